@@ -1,0 +1,1 @@
+"""benchsmith: build custom domain benchmarks with human review."""

@@ -1,0 +1,89 @@
+"""Settings: workspace, database URL, registry URLs, from flags and ``BENCHSMITH_*`` variables.
+
+Build a :class:`Settings` at the entry point (CLI, app, test) and pass it down; nothing here
+reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+__all__ = ["DEFAULT_MAX_FIELD_BYTES", "Settings"]
+
+DEFAULT_MAX_FIELD_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where a workspace lives and what it talks to."""
+
+    home: Path
+    """Workspace folder: database (SQLite default), embedding cache, local registry."""
+    database_url: str
+    """SQLAlchemy URL; ``sqlite:///<home>/benchsmith.db`` unless set."""
+    registry: str
+    """Public release registry: a folder or any fsspec URL."""
+    private_registry: str
+    """Registry for the private holdout split; never the public one."""
+    benchmark: str | None = None
+    """Benchmark to act on when the workspace holds several."""
+    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES
+    """Largest field accepted by ingest, in UTF-8 bytes."""
+    cache_dir: Path | None = None
+    """Cache for pulled releases (``~/.cache/benchsmith`` unless set)."""
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        home: str | Path | None = None,
+        database_url: str | None = None,
+        registry: str | None = None,
+        private_registry: str | None = None,
+        benchmark: str | None = None,
+    ) -> Settings:
+        """Flags win over ``BENCHSMITH_*`` variables, which win over defaults."""
+        env = os.environ if env is None else env
+        root = Path(home or env.get("BENCHSMITH_HOME") or ".benchsmith").expanduser().absolute()
+        max_bytes_raw = env.get("BENCHSMITH_MAX_FIELD_BYTES", str(DEFAULT_MAX_FIELD_BYTES))
+        try:
+            max_bytes = int(max_bytes_raw)
+        except ValueError:
+            from builder.errors import ConfigError
+
+            raise ConfigError(
+                f"BENCHSMITH_MAX_FIELD_BYTES={max_bytes_raw!r} is not an integer; "
+                "set it to a byte count such as 1000000"
+            ) from None
+        cache = env.get("BENCHSMITH_CACHE") or str(Path("~/.cache/benchsmith").expanduser())
+        return cls(
+            home=root,
+            database_url=database_url
+            or env.get("BENCHSMITH_DATABASE_URL")
+            or f"sqlite:///{root / 'benchsmith.db'}",
+            registry=registry or env.get("BENCHSMITH_REGISTRY") or str(root / "registry"),
+            private_registry=private_registry
+            or env.get("BENCHSMITH_PRIVATE_REGISTRY")
+            or str(root / "private-registry"),
+            benchmark=benchmark or env.get("BENCHSMITH_BENCHMARK") or None,
+            max_field_bytes=max_bytes,
+            cache_dir=Path(cache),
+        )
+
+    @property
+    def embedding_cache(self) -> Path:
+        """Folder of cached embeddings keyed by (model id, content hash)."""
+        return self.home / "embeddings"
+
+    @property
+    def rejects_dir(self) -> Path:
+        """Folder where ``ingest --skip-invalid`` writes rejected rows."""
+        return self.home / "rejects"
+
+    def with_benchmark(self, name: str | None) -> Settings:
+        """A copy acting on benchmark ``name``."""
+        return replace(self, benchmark=name)

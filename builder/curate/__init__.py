@@ -1,0 +1,1 @@
+"""Curation: turn a pool of records into candidate items (dedup, PII, contamination, sampling)."""

@@ -1,0 +1,89 @@
+"""Text normalisation shared by exact de-duplication and n-gram contamination checks.
+
+Pure functions, no IO.  Two views of a text:
+
+- :func:`normalize_text` gives one canonical string per text, so that two records
+  that differ only in case, Unicode form, punctuation or spacing compare equal.
+- :func:`words` gives the lowercase word tokens that n-gram shingles are built from.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import unicodedata
+
+__all__ = ["normalize_text", "words"]
+
+# \w is Unicode-aware for str patterns: letters and digits of every script, and "_".
+_WORD_RE = re.compile(r"\w+")
+
+# A pass of normalize_text can expose a new composition (removing the "." in
+# "e.\u0301" lets NFKC fuse "e\u0301" into "é"), so the result is re-normalised
+# until it is stable; real text settles after one pass, adversarial text in a few.
+_MAX_PASSES = 8
+
+
+@functools.cache
+def _punctuation_re() -> re.Pattern[str]:
+    """Character class of every code point in a Unicode P* category (built once, ~0.25 s)."""
+    ranges: list[str] = []
+    start = prev = -2
+    for cp in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(cp))[0] != "P":
+            continue
+        if cp != prev + 1:
+            if start >= 0:
+                ranges.append(_char_range(start, prev))
+            start = cp
+        prev = cp
+    if start >= 0:
+        ranges.append(_char_range(start, prev))
+    return re.compile("[" + "".join(ranges) + "]+")
+
+
+def _char_range(lo: int, hi: int) -> str:
+    if lo == hi:
+        return re.escape(chr(lo))
+    return f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
+
+
+def _one_pass(s: str) -> str:
+    # casefold() can yield text that is no longer NFKC (Unicode's own NFKC_Casefold
+    # also normalises after folding), hence NFKC on both sides of it.
+    s = unicodedata.normalize("NFKC", s)
+    s = unicodedata.normalize("NFKC", s.casefold())
+    s = _punctuation_re().sub("", s)
+    return " ".join(s.split())
+
+
+def _is_stable(s: str) -> bool:
+    return unicodedata.is_normalized("NFKC", s) and s.casefold() == s
+
+
+def normalize_text(s: str) -> str:
+    """Canonical form of ``s`` for exact de-duplication.
+
+    NFKC, casefold, delete every punctuation character (Unicode category ``P*``:
+    ``"e-mail"`` becomes ``"email"``, ``"Hello, world!"`` becomes ``"hello world"``),
+    then collapse runs of whitespace to one space and trim the ends.  Symbols
+    (``+``, ``$``, ``©`` …) are kept.  Idempotent: ``normalize_text(normalize_text(s))
+    == normalize_text(s)``.
+    """
+    out = _one_pass(s)
+    for _ in range(_MAX_PASSES):
+        if _is_stable(out):
+            break
+        out = _one_pass(out)
+    return out
+
+
+def words(s: str) -> list[str]:
+    """Lowercase word tokens of ``s`` (Unicode letters, digits and ``_``), in order.
+
+    The text is NFKC-normalised and casefolded first; every other character
+    (punctuation, symbols, whitespace) separates tokens, so ``"don't"`` gives
+    ``["don", "t"]`` and ``"libfoo-dev 2.4.1"`` gives ``["libfoo", "dev", "2", "4", "1"]``.
+    """
+    return _WORD_RE.findall(unicodedata.normalize("NFKC", s).casefold())

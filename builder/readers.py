@@ -1,0 +1,280 @@
+"""Streaming readers for csv / jsonl / parquet (optionally gzip-compressed).
+
+Each reader yields :class:`RawRow` one at a time (constant memory): the row's place in the
+file, its fields, or the reason it could not be read. File-level problems (an empty file,
+a missing column, a Parquet column of the wrong type) raise :class:`IngestError` at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from builder.errors import IngestError
+
+__all__ = ["FORMATS", "RawRow", "detect_format", "read_rows"]
+
+FORMATS = ("csv", "jsonl", "parquet")
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One row as read: ``fields`` when it parsed, else ``error`` (and ``raw`` text)."""
+
+    where: str
+    """'line N' (jsonl, csv) or 'row N' (parquet)."""
+    fields: dict[str, Any] | None
+    error: str | None = None
+    raw: str | None = None
+    field: str | None = None
+    """Field at fault, when known."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadProgress:
+    """Bytes (or rows for parquet) read so far and the total; for progress bars."""
+
+    done: int
+    total: int
+
+
+def detect_format(path: Path, fmt: str | None) -> str:
+    """The format to read ``path`` with: ``fmt`` if given, else from the suffix."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise IngestError(f"--format {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
+        return fmt
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    ext = suffixes[-1].lstrip(".") if suffixes else ""
+    ext = {"ndjson": "jsonl", "json": "jsonl", "pq": "parquet", "tsv": "csv"}.get(ext, ext)
+    if ext not in FORMATS:
+        raise IngestError(
+            f"{path}: cannot tell the format from the name; pass --format {'|'.join(FORMATS)}"
+        )
+    return ext
+
+
+class _Counting(io.RawIOBase):
+    """Counts bytes read through it so a progress bar can follow any reader."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.inner.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.count += n
+        return n
+
+
+def _open_binary(path: Path) -> tuple[IO[bytes], _Counting, int]:
+    size = path.stat().st_size
+    raw = path.open("rb")
+    counter = _Counting(raw)
+    stream: IO[bytes] = io.BufferedReader(counter, buffer_size=1 << 20)
+    if path.suffix.lower() == ".gz":
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+    return stream, counter, size
+
+
+def _decode(line: bytes, where: str) -> tuple[str | None, str | None]:
+    try:
+        return line.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        return None, (
+            f"bytes {line[e.start : e.start + 4]!r} at column {e.start + 1} are not UTF-8; "
+            "re-save the file as UTF-8"
+        )
+
+
+def _read_jsonl(path: Path, progress: Callable[[ReadProgress], None] | None) -> Iterator[RawRow]:
+    stream, counter, size = _open_binary(path)
+    with stream:
+        first = True
+        for n, line in enumerate(stream, start=1):
+            if first:
+                line = line.removeprefix(_BOM)
+                first = False
+            if progress and n % 4096 == 0:
+                progress(ReadProgress(counter.count, size))
+            if not line.strip():
+                continue
+            text, err = _decode(line, f"line {n}")
+            if err or text is None:
+                yield RawRow(f"line {n}", None, err, line.decode("utf-8", "replace"))
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield RawRow(
+                    f"line {n}",
+                    None,
+                    f"malformed JSON ({e.msg} at column {e.colno}); fix the line so it holds "
+                    "one JSON object",
+                    text,
+                )
+                continue
+            if not isinstance(obj, dict):
+                yield RawRow(
+                    f"line {n}",
+                    None,
+                    f"expected a JSON object, got {type(obj).__name__}; write one object per line",
+                    text,
+                )
+                continue
+            yield RawRow(f"line {n}", obj)
+        if progress:
+            progress(ReadProgress(size, size))
+
+
+def _read_csv(
+    path: Path, progress: Callable[[ReadProgress], None] | None, max_field_bytes: int
+) -> Iterator[RawRow]:
+    stream, counter, size = _open_binary(path)
+    delimiter = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
+    # surrogateescape keeps undecodable bytes visible (as lone surrogates) so one bad row
+    # can be rejected without giving up on the whole file.
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    # The csv module counts characters; a field over the byte limit is over the char limit
+    # too unless it is mostly multi-byte, which the per-field byte check catches later.
+    csv.field_size_limit(max(max_field_bytes + 1, 1024))
+    with text:
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise IngestError(f"{path}: line 1: cannot read the CSV header ({e})") from None
+        header = [h.strip() for h in header]
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            raise IngestError(f"{path}: line 1: duplicate column names {dupes}; rename them")
+        yield RawRow("header", {"__header__": header})
+        n = 1
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                msg = str(e)
+                if "field larger than field limit" in msg:
+                    yield RawRow(
+                        f"line {start}",
+                        None,
+                        f"a field is larger than the limit of {max_field_bytes} bytes; shorten it "
+                        "or raise BENCHSMITH_MAX_FIELD_BYTES (an unclosed quote also causes this)",
+                    )
+                else:
+                    yield RawRow(
+                        f"line {start}",
+                        None,
+                        f"CSV quoting error ({msg}); quote fields that contain commas, quotes or "
+                        'newlines and double any quote inside a field ("")',
+                    )
+                continue
+            n += 1
+            if progress and n % 4096 == 0:
+                progress(ReadProgress(counter.count, size))
+            if not row or row == [""]:
+                continue
+            if len(row) != len(header):
+                yield RawRow(
+                    f"line {start}",
+                    None,
+                    f"has {len(row)} fields but the header has {len(header)}; check delimiters "
+                    "and quoting",
+                    delimiter.join(row),
+                )
+                continue
+            bad = next((i for i, v in enumerate(row) if _has_surrogate(v)), None)
+            if bad is not None:
+                yield RawRow(
+                    f"line {start}",
+                    None,
+                    "contains bytes that are not UTF-8; re-save the file as UTF-8",
+                    None,
+                    header[bad],
+                )
+                continue
+            yield RawRow(f"line {start}", dict(zip(header, row, strict=True)))
+        if progress:
+            progress(ReadProgress(size, size))
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _read_parquet(
+    path: Path,
+    progress: Callable[[ReadProgress], None] | None,
+    expected_types: dict[str, tuple[str, ...]],
+) -> Iterator[RawRow]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise IngestError(f"{path}: not a readable Parquet file ({e})") from None
+    schema = pf.schema_arrow
+    for name, kinds in expected_types.items():
+        if name not in schema.names:
+            continue
+        t = schema.field(name).type
+        ok = ("string" in kinds and (pa.types.is_string(t) or pa.types.is_large_string(t))) or (
+            "integer" in kinds and pa.types.is_integer(t)
+        )
+        if not ok:
+            raise IngestError(
+                f"{path}: column {name!r} has Parquet type {t}; expected "
+                f"{' or '.join(kinds)}. Cast it (e.g. df[{name!r}].astype(str)) and rewrite the file"
+            )
+    yield RawRow("header", {"__header__": list(schema.names)})
+    total = pf.metadata.num_rows
+    n = 0
+    for batch in pf.iter_batches(batch_size=8192):
+        for row in batch.to_pylist():
+            n += 1
+            yield RawRow(f"row {n}", row)
+        if progress:
+            progress(ReadProgress(n, total))
+
+
+def read_rows(
+    path: Path,
+    fmt: str,
+    *,
+    max_field_bytes: int,
+    expected_types: dict[str, tuple[str, ...]] | None = None,
+    progress: Callable[[ReadProgress], None] | None = None,
+) -> Iterator[RawRow]:
+    """Yield the rows of ``path``; csv/parquet first yield a ``header`` pseudo-row."""
+    if not path.is_file():
+        raise IngestError(f"{path}: no such file; check the path")
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path}: the file is empty; nothing to ingest")
+    if fmt == "jsonl":
+        return _read_jsonl(path, progress)
+    if fmt == "csv":
+        return _read_csv(path, progress, max_field_bytes)
+    return _read_parquet(path, progress, expected_types or {})

@@ -1,0 +1,1 @@
+"""Human review: annotation agreement and review workflows."""

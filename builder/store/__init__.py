@@ -1,0 +1,1 @@
+"""The only place with SQL: tables, engine and sessions, migrations, queries."""

@@ -1,0 +1,46 @@
+"""Append-only audit log: every change a person (or a policy) makes is an event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from builder.store.models import AuditEvent
+
+__all__ = ["history", "log_event"]
+
+
+def log_event(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str | int,
+    benchmark_id: int | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> AuditEvent:
+    """Add an audit event to the session's transaction (committed with the change it logs)."""
+    event = AuditEvent(
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        benchmark_id=benchmark_id,
+        before=before,
+        after=after,
+    )
+    session.add(event)
+    return event
+
+
+def history(session: Session, *, entity: str, entity_id: str | int) -> list[AuditEvent]:
+    """Every event about one entity, oldest first."""
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.entity == entity, AuditEvent.entity_id == str(entity_id))
+        .order_by(col(AuditEvent.id))
+    )
+    return list(session.exec(stmt))

@@ -1,0 +1,294 @@
+"""SQLModel tables: the whole persistent state of a workspace.
+
+Changing a table means adding an Alembic migration (``builder/store/migrations``);
+``tests/test_migrations.py`` fails when the models and the migrations disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "Annotation",
+    "Assignment",
+    "AuditEvent",
+    "Benchmark",
+    "CurationRun",
+    "Decision",
+    "Evaluation",
+    "IngestBatch",
+    "Item",
+    "ItemStatus",
+    "Record",
+    "Release",
+    "ReleaseItem",
+    "Role",
+    "UTCDateTime",
+    "User",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC (every stored time is UTC)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on every backend (SQLite drops the zone; we restore UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}; store UTC-aware datetimes")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _ts(nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _json(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=nullable))
+
+
+class ItemStatus(StrEnum):
+    """Item lifecycle: candidate → in_review → consensus|conflict → approved|rejected → released."""
+
+    candidate = "candidate"
+    in_review = "in_review"
+    consensus = "consensus"
+    conflict = "conflict"
+    approved = "approved"
+    rejected = "rejected"
+    released = "released"
+
+
+class Role(StrEnum):
+    """What a user may do; each role includes the ones before it."""
+
+    annotator = "annotator"
+    reviewer = "reviewer"
+    lead = "lead"
+
+
+class Benchmark(SQLModel, table=True):
+    """A benchmark registered from a spec; several may share a workspace."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=64)
+    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    spec_hash: str = Field(max_length=64)
+    guidelines: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class IngestBatch(SQLModel, table=True):
+    """One ingest of one file; records point at the batch that added them."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id", index=True)
+    source: str
+    """File path as given."""
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts(nullable=True)
+    ingested: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+
+
+class Record(SQLModel, table=True):
+    """One row of the pool: immutable, identified by source id, carrying its content hash."""
+
+    __table_args__ = (UniqueConstraint("benchmark_id", "source_id", name="uq_record_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id")
+    source_id: str = Field(max_length=512)
+    content_hash: str = Field(max_length=64, index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    """Mapped fields: inputs, text and metadata."""
+    batch_id: int = Field(foreign_key="ingestbatch.id", index=True)
+
+
+class CurationRun(SQLModel, table=True):
+    """A curate run and its report (shown in the app)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id", index=True)
+    created_at: datetime = _ts()
+    embedder: str = ""
+    seed: int = 0
+    report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Item(SQLModel, table=True):
+    """A record chosen into a benchmark, with why it was chosen and its flags."""
+
+    __table_args__ = (
+        UniqueConstraint("benchmark_id", "record_id", name="uq_item_record"),
+        Index("ix_item_queue", "benchmark_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id")
+    record_id: int = Field(foreign_key="record.id", index=True)
+    status: str = Field(default=ItemStatus.candidate.value, max_length=16)
+    """An :class:`ItemStatus` value."""
+    revision: int = 1
+    """Bumped whenever the item's text or final answer changes."""
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """Redacted text when PII redaction applied; None means the record's text."""
+    cluster: int | None = None
+    stratum: str | None = Field(default=None, max_length=256)
+    reason: str = ""
+    """Why curation picked it (e.g. 'cluster 4 representative (facility location)')."""
+    weight: float = 1.0
+    """Inclusion weight: how many pool records this item stands for."""
+    flags: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """pii (kinds and spans), near_duplicates (sibling source ids), …"""
+    is_gold: bool = False
+    gold_answer: Any = _json()
+    answer: Any = _json()
+    """Final answer once decided."""
+    run_id: int | None = Field(default=None, foreign_key="curationrun.id")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class User(SQLModel, table=True):
+    """A person (or an imported annotator without login)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=128)
+    role: str = Field(max_length=16)
+    """A :class:`Role` value."""
+    password_hash: str | None = None
+    """argon2 hash; None means the user cannot log in."""
+    disabled: bool = False
+    failed_logins: int = 0
+    locked_until: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+
+
+class Assignment(SQLModel, table=True):
+    """A slot of an item leased to one annotator; the lease expires if abandoned."""
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "annotator_id", name="uq_assignment_item_annotator"),
+        Index("ix_assignment_open", "item_id", "completed_at", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id")
+    annotator_id: int = Field(foreign_key="user.id", index=True)
+    leased_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    completed_at: datetime | None = _ts(nullable=True)
+
+
+class Annotation(SQLModel, table=True):
+    """One annotator's answer to one item; append-only (an edit supersedes the old row)."""
+
+    __table_args__ = (Index("ix_annotation_item_current", "item_id", "is_current"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id")
+    annotator_id: int = Field(foreign_key="user.id", index=True)
+    answer: Any = _json(nullable=False)
+    """A label, a list of labels, or reference text, by task type."""
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    supersedes_id: int | None = Field(default=None, foreign_key="annotation.id")
+    is_current: bool = True
+    created_at: datetime = _ts()
+
+
+class Decision(SQLModel, table=True):
+    """A reviewer's (or the auto-approval policy's) final answer and verdict."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    reviewer_id: int | None = Field(default=None, foreign_key="user.id")
+    """None when the policy decided."""
+    verdict: str = Field(max_length=16)
+    """approved | rejected | sent_back"""
+    answer: Any = _json()
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = _ts()
+
+
+class Release(SQLModel, table=True):
+    """A published version (the files in the registry are the truth; this is the index)."""
+
+    __table_args__ = (UniqueConstraint("benchmark_id", "version", name="uq_release_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id", index=True)
+    version: str = Field(max_length=64)
+    parent: str | None = Field(default=None, max_length=64)
+    content_hash: str = Field(max_length=64)
+    registry_url: str
+    created_by: str = ""
+    created_at: datetime = _ts()
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    yanked: bool = False
+    yank_reason: str | None = None
+    manifest: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ReleaseItem(SQLModel, table=True):
+    """Which exact item revision a release holds, in which split, with which answer."""
+
+    release_id: int = Field(foreign_key="release.id", primary_key=True)
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    revision: int
+    split: str = Field(max_length=32)
+    answer: Any = _json()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only log: who did what, when, with before/after."""
+
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts()
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=64, index=True)
+    entity: str = Field(max_length=32)
+    entity_id: str = Field(max_length=128)
+    benchmark_id: int | None = Field(default=None, foreign_key="benchmark.id")
+    before: Any = _json()
+    after: Any = _json()
+
+
+class Evaluation(SQLModel, table=True):
+    """A model's scores on one release version."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    benchmark: str = Field(max_length=64, index=True)
+    version: str = Field(max_length=64)
+    model: str = Field(max_length=256)
+    created_at: datetime = _ts()
+    created_by: str = ""
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,81 @@
+"""The pool: ingested records, and the counts `status` reports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, insert
+from sqlmodel import Session, col, select
+
+from builder.store.models import IngestBatch, Item, Record, Release, utcnow
+
+__all__ = [
+    "existing_records",
+    "finish_batch",
+    "insert_records",
+    "item_counts",
+    "pool_size",
+    "release_rows",
+    "start_batch",
+]
+
+
+def start_batch(session: Session, *, benchmark_id: int, source: str) -> int:
+    """Open an ingest batch for one file; returns its id."""
+    batch = IngestBatch(benchmark_id=benchmark_id, source=source)
+    session.add(batch)
+    session.flush()
+    assert batch.id is not None
+    return batch.id
+
+
+def finish_batch(session: Session, batch_id: int, **counts: int) -> None:
+    """Record the batch's final counts."""
+    batch = session.get(IngestBatch, batch_id)
+    assert batch is not None
+    for key, value in counts.items():
+        setattr(batch, key, value)
+    batch.finished_at = utcnow()
+    session.add(batch)
+
+
+def existing_records(
+    session: Session, benchmark_id: int, source_ids: Sequence[str]
+) -> dict[str, tuple[str, int]]:
+    """source id → (content hash, batch id) for the ids already in the pool."""
+    if not source_ids:
+        return {}
+    stmt = select(Record.source_id, Record.content_hash, Record.batch_id).where(
+        Record.benchmark_id == benchmark_id, col(Record.source_id).in_(source_ids)
+    )
+    return {sid: (h, b) for sid, h, b in session.exec(stmt)}
+
+
+def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk insert of record rows (keys: benchmark_id, source_id, content_hash, text, data, batch_id)."""
+    if rows:
+        session.execute(insert(Record), list(rows))
+
+
+def pool_size(session: Session, benchmark_id: int) -> int:
+    """Number of records in the pool."""
+    stmt = select(func.count()).select_from(Record).where(Record.benchmark_id == benchmark_id)
+    return int(session.exec(stmt).one())
+
+
+def item_counts(session: Session, benchmark_id: int) -> dict[str, int]:
+    """Items per status."""
+    stmt = (
+        select(Item.status, func.count())
+        .where(Item.benchmark_id == benchmark_id)
+        .group_by(Item.status)
+        .order_by(Item.status)
+    )
+    return {status: int(n) for status, n in session.exec(stmt)}
+
+
+def release_rows(session: Session, benchmark_id: int) -> list[Release]:
+    """Releases of a benchmark, oldest first."""
+    stmt = select(Release).where(Release.benchmark_id == benchmark_id).order_by(col(Release.id))
+    return list(session.exec(stmt))
