@@ -189,6 +189,9 @@ def status(
 
 def _register_groups() -> None:
     # Each command group lives beside the library it drives; imported here, one way.
+    from builder.cli_review import register as register_review
+
+    register_review(app)
     pass
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from builder.errors import IngestError
 from builder.fsutil import write_text_atomic
 from builder.readers import RawRow, ReadProgress, detect_format, read_rows
@@ -31,10 +33,14 @@ CHUNK_ROWS = 5000
 
 
 def canonical_json(data: Any) -> str:
-    """Deterministic JSON: sorted keys, no spaces, UTF-8 kept, NaN refused."""
-    return json.dumps(
-        data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    )
+    """Deterministic JSON: sorted keys, no spaces, UTF-8 kept (orjson's encoding).
+
+    This exact text is what content hashes are computed over; never change it lightly.
+    """
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except TypeError as e:
+        raise ValueError(str(e)) from None
 
 
 def content_hash(data: dict[str, Any]) -> str:
@@ -108,7 +114,10 @@ class _Mapper:
                 raise _RowInvalid(
                     where, name, f"field {name!r} contains a NUL byte (\\x00); remove it"
                 )
-            size = len(value.encode("utf-8", "surrogatepass"))
+            # Encoding is only needed near the limit: a str of n chars has at most 4n bytes.
+            size = len(value)
+            if size * 4 > self.max_bytes:
+                size = len(value.encode("utf-8", "surrogatepass"))
             if size > self.max_bytes:
                 raise _RowInvalid(
                     where,
@@ -134,16 +143,25 @@ class _Mapper:
         assert row.fields is not None
         raw = row.fields
         data: dict[str, Any] = {}
+        quarter = self.max_bytes // 4
         for name in self.fields:
+            value = raw.get(name)
+            # Fast path for the common case (a short, clean string); everything else,
+            # including every error, goes through the full check in _value.
+            if value.__class__ is str and value and len(value) <= quarter and "\x00" not in value:
+                data[name] = value
+                continue
             if name not in raw and name in self.required:
                 raise _RowInvalid(
                     row.where,
                     name,
                     f"field {name!r} is missing; every row needs the spec's id, text and input fields",
                 )
-            data[name] = self._value(row.where, name, raw.get(name))
+            data[name] = self._value(row.where, name, value)
         if self.id_field:
-            sid = self._value(row.where, self.id_field, raw.get(self.id_field))
+            sid = data[self.id_field] if self.id_field in data else self._value(
+                row.where, self.id_field, raw.get(self.id_field)
+            )
             if sid is None or (isinstance(sid, str) and not sid.strip()):
                 raise _RowInvalid(row.where, self.id_field, f"id field {self.id_field!r} is empty")
             source_id = str(sid)
@@ -157,15 +175,12 @@ class _Mapper:
                 f"text field {self.text_field!r} is empty or whitespace; give the text",
             )
         try:
-            digest = content_hash(data)
+            payload = canonical_json(data)
         except ValueError as e:
             raise _RowInvalid(row.where, None, f"row is not valid JSON data ({e})") from None
-        return {
-            "source_id": source_id or digest,
-            "content_hash": digest,
-            "text": text,
-            "data": data,
-        }
+        digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        # ``data`` goes to the store as the exact canonical text that was hashed.
+        return {"source_id": source_id or digest, "content_hash": digest, "text": text, "data": payload}
 
 
 def _chunks(rows: Iterable[RawRow], n: int) -> Iterator[list[RawRow]]:
@@ -202,9 +217,8 @@ def _ingest_file(
 
     def reject(err: _RowInvalid) -> None:
         if not skip_invalid:
-            where = f"{err.where}, field {err.field!r}" if err.field else err.where
             raise IngestError(
-                f"{path}: {where}: {err.message}. Nothing from this file was ingested; "
+                f"{path}: {err.where}: {err.message}. Nothing from this file was ingested; "
                 "fix the row or rerun with --skip-invalid to set invalid rows aside"
             )
         report.rejected += 1

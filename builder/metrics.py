@@ -466,9 +466,12 @@ def _bootstrap(
     """Percentile intervals, shape (m, 2), of the m statistics ``stats`` returns per row."""
     _check_bootstrap(n, n_resamples, alpha)
     draws = np.vstack([stats(idx) for idx in _resample_blocks(n, n_resamples, seed, cells)])
-    if np.isnan(draws).all(axis=0).any():
-        return np.full((draws.shape[1], 2), np.nan)
-    return np.nanquantile(draws, [alpha / 2, 1 - alpha / 2], axis=0).T
+    out = np.full((draws.shape[1], 2), np.nan)
+    for j, column in enumerate(draws.T):
+        kept = column[~np.isnan(column)]  # NaN: a resample whose items all weigh 0
+        if kept.size:
+            out[j] = np.quantile(kept, [alpha / 2, 1 - alpha / 2])
+    return out
 
 
 def bootstrap_ci(

@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from builder.errors import IngestError
 
@@ -89,7 +90,7 @@ def _open_binary(path: Path) -> tuple[IO[bytes], _Counting, int]:
     return stream, counter, size
 
 
-def _decode(line: bytes, where: str) -> tuple[str | None, str | None]:
+def _decode(line: bytes) -> tuple[str | None, str | None]:
     try:
         return line.decode("utf-8"), None
     except UnicodeDecodeError as e:
@@ -111,13 +112,14 @@ def _read_jsonl(path: Path, progress: Callable[[ReadProgress], None] | None) -> 
                 progress(ReadProgress(counter.count, size))
             if not line.strip():
                 continue
-            text, err = _decode(line, f"line {n}")
-            if err or text is None:
-                yield RawRow(f"line {n}", None, err, line.decode("utf-8", "replace"))
-                continue
+            line = line.rstrip(b"\r\n")
             try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                text, err = _decode(line)
+                if err or text is None:
+                    yield RawRow(f"line {n}", None, err, line.decode("utf-8", "replace"))
+                    continue
                 yield RawRow(
                     f"line {n}",
                     None,
@@ -131,7 +133,7 @@ def _read_jsonl(path: Path, progress: Callable[[ReadProgress], None] | None) -> 
                     f"line {n}",
                     None,
                     f"expected a JSON object, got {type(obj).__name__}; write one object per line",
-                    text,
+                    line.decode("utf-8", "replace"),
                 )
                 continue
             yield RawRow(f"line {n}", obj)
@@ -147,9 +149,10 @@ def _read_csv(
     # surrogateescape keeps undecodable bytes visible (as lone surrogates) so one bad row
     # can be rejected without giving up on the whole file.
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    # The csv module counts characters; a field over the byte limit is over the char limit
-    # too unless it is mostly multi-byte, which the per-field byte check catches later.
-    csv.field_size_limit(max(max_field_bytes + 1, 1024))
+    # The csv module counts characters, we count UTF-8 bytes (up to 4 per character): its
+    # limit is only a backstop against an unclosed quote swallowing the rest of the file;
+    # the per-field byte check in ingest names the oversize field.
+    csv.field_size_limit(max_field_bytes * 4 + 1024)
     with text:
         reader = csv.reader(text, delimiter=delimiter, strict=True)
         try:
@@ -176,8 +179,8 @@ def _read_csv(
                     yield RawRow(
                         f"line {start}",
                         None,
-                        f"a field is larger than the limit of {max_field_bytes} bytes; shorten it "
-                        "or raise BENCHSMITH_MAX_FIELD_BYTES (an unclosed quote also causes this)",
+                        "a field runs far past the size limit; look for an unclosed quote "
+                        "(or raise BENCHSMITH_MAX_FIELD_BYTES if the field really is that long)",
                     )
                 else:
                     yield RawRow(

@@ -22,8 +22,19 @@ def test_migrations_upgrade_empty_database_to_head(database_url: str) -> None:
     db.migrate()
     assert db.current_revision() == head_revision()
     tables = set(inspect(db.engine).get_table_names())
-    assert {"record", "item", "annotation", "decision", "user", "release", "releaseitem",
-            "auditevent", "evaluation", "assignment", "benchmark"} <= tables
+    assert {
+        "record",
+        "item",
+        "annotation",
+        "decision",
+        "user",
+        "release",
+        "releaseitem",
+        "auditevent",
+        "evaluation",
+        "assignment",
+        "benchmark",
+    } <= tables
     db.migrate()  # idempotent
     db.dispose()
 
@@ -32,8 +43,9 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     """A model change without a migration fails here, before it can lose data in the field."""
     db = Database(database_url)
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                SQLModel.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+        )
     db.dispose()
     assert diff == []
 
@@ -53,10 +65,23 @@ def test_audit_log_and_aware_datetimes(database_url: str) -> None:
         b = Benchmark(name="x", spec={}, spec_hash="h")
         s.add(b)
         s.flush()
-        log_event(s, actor="ana", action="benchmark.create", entity="benchmark", entity_id="x",
-                  after={"a": 1})
-        log_event(s, actor="ana", action="benchmark.update", entity="benchmark", entity_id="x",
-                  before={"a": 1}, after={"a": 2})
+        log_event(
+            s,
+            actor="ana",
+            action="benchmark.create",
+            entity="benchmark",
+            entity_id="x",
+            after={"a": 1},
+        )
+        log_event(
+            s,
+            actor="ana",
+            action="benchmark.update",
+            entity="benchmark",
+            entity_id="x",
+            before={"a": 1},
+            after={"a": 2},
+        )
     with db.session() as s:
         events = history(s, entity="benchmark", entity_id="x")
         assert [e.action for e in events] == ["benchmark.create", "benchmark.update"]

@@ -123,11 +123,11 @@ class Record(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     benchmark_id: int = Field(foreign_key="benchmark.id")
     source_id: str = Field(max_length=512)
-    content_hash: str = Field(max_length=64, index=True)
+    content_hash: str = Field(max_length=64)
     text: str = Field(sa_column=Column(Text, nullable=False))
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     """Mapped fields: inputs, text and metadata."""
-    batch_id: int = Field(foreign_key="ingestbatch.id", index=True)
+    batch_id: int = Field(foreign_key="ingestbatch.id")
 
 
 class CurationRun(SQLModel, table=True):
@@ -147,6 +147,7 @@ class Item(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("benchmark_id", "record_id", name="uq_item_record"),
         Index("ix_item_queue", "benchmark_id", "status", "id"),
+        Index("ix_item_gold", "benchmark_id", "is_gold", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -196,14 +197,18 @@ class Assignment(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("item_id", "annotator_id", name="uq_assignment_item_annotator"),
         Index("ix_assignment_open", "item_id", "completed_at", "expires_at"),
+        # "my open lease" and "how many have I done" are range scans on this index.
+        Index("ix_assignment_annotator", "annotator_id", "completed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id")
-    annotator_id: int = Field(foreign_key="user.id", index=True)
+    annotator_id: int = Field(foreign_key="user.id")
     leased_at: datetime = _ts()
     expires_at: datetime = _ts()
     completed_at: datetime | None = _ts(nullable=True)
+    skipped_at: datetime | None = _ts(nullable=True)
+    """Set when the annotator skipped: the slot is free and the item comes back to them last."""
 
 
 class Annotation(SQLModel, table=True):

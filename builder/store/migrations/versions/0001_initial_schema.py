@@ -167,10 +167,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("benchmark_id", "source_id", name="uq_record_source"),
     )
-    with op.batch_alter_table("record", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_record_batch_id"), ["batch_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_record_content_hash"), ["content_hash"], unique=False)
-
     op.create_table(
         "item",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -206,6 +202,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("benchmark_id", "record_id", name="uq_item_record"),
     )
     with op.batch_alter_table("item", schema=None) as batch_op:
+        batch_op.create_index("ix_item_gold", ["benchmark_id", "is_gold", "id"], unique=False)
         batch_op.create_index("ix_item_queue", ["benchmark_id", "status", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_item_record_id"), ["record_id"], unique=False)
 
@@ -248,6 +245,7 @@ def upgrade() -> None:
         sa.Column("leased_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("skipped_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["annotator_id"],
             ["user.id"],
@@ -261,7 +259,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("assignment", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_assignment_annotator_id"), ["annotator_id"], unique=False
+            "ix_assignment_annotator", ["annotator_id", "completed_at"], unique=False
         )
         batch_op.create_index(
             "ix_assignment_open", ["item_id", "completed_at", "expires_at"], unique=False
@@ -317,7 +315,7 @@ def downgrade() -> None:
     op.drop_table("decision")
     with op.batch_alter_table("assignment", schema=None) as batch_op:
         batch_op.drop_index("ix_assignment_open")
-        batch_op.drop_index(batch_op.f("ix_assignment_annotator_id"))
+        batch_op.drop_index("ix_assignment_annotator")
 
     op.drop_table("assignment")
     with op.batch_alter_table("annotation", schema=None) as batch_op:
@@ -328,12 +326,9 @@ def downgrade() -> None:
     with op.batch_alter_table("item", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_item_record_id"))
         batch_op.drop_index("ix_item_queue")
+        batch_op.drop_index("ix_item_gold")
 
     op.drop_table("item")
-    with op.batch_alter_table("record", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_record_content_hash"))
-        batch_op.drop_index(batch_op.f("ix_record_batch_id"))
-
     op.drop_table("record")
     with op.batch_alter_table("release", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_release_benchmark_id"))

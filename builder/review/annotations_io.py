@@ -1,0 +1,336 @@
+"""Answers in and out of the workspace as JSON Lines.
+
+Import (labels from another tool or a pilot round) follows the app's rules exactly — it
+calls the same :func:`builder.review.queue.record_answer` — and is all-or-nothing: every
+line is checked, every problem is reported with its line number, and nothing is written
+unless the whole file is good. Export writes every answer (superseded ones too) and every
+decision, for audits; an exported file imports back (decision lines are skipped).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from builder.errors import BenchsmithError, ReviewError
+from builder.fsutil import write_text_atomic
+from builder.review._common import bench_in, clock
+from builder.review.auth import Actor, authorize, operator
+from builder.review.queue import record_answer
+from builder.review.users import check_name
+from builder.spec import TaskSpec, TaskType
+from builder.store.audit import log_event
+from builder.store.models import Role
+from builder.store.review import add_user, get_user, items_by_source, lock_item, transaction
+from builder.store.review_views import export_annotations as _annotation_rows
+from builder.store.review_views import export_decisions as _decision_rows
+from builder.workspace import Workspace
+
+__all__ = [
+    "FORMAT_VERSION",
+    "AnnotationLine",
+    "DecisionLine",
+    "ImportReport",
+    "export_annotations",
+    "export_lines",
+    "import_annotations",
+    "lines_schema",
+]
+
+FORMAT_VERSION = 1
+MAX_REPORTED = 20
+_ANSWER_KEY = {
+    TaskType.classification: "label",
+    TaskType.multilabel: "labels",
+    TaskType.reference_answer: "answer",
+}
+
+
+class AnnotationLine(BaseModel):
+    """One annotator's answer to one item (give the key that fits the task type)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int = FORMAT_VERSION
+    """Version of this line format."""
+    type: Literal["annotation"] = "annotation"
+    source_id: str = Field(min_length=1)
+    """Source id of the record the item was made from (see `benchsmith items list`)."""
+    annotator: str = Field(min_length=1)
+    """User name; unknown annotators are created as users who cannot log in."""
+    label: str | None = None
+    """The label, for classification tasks."""
+    labels: list[str] | None = None
+    """The labels, for multilabel tasks."""
+    answer: str | None = None
+    """The reference answer text, for reference_answer tasks."""
+    flags: list[str] = Field(default_factory=list)
+    """Any of ambiguous, out_of_scope, pii, duplicate."""
+    comment: str = ""
+    created_at: datetime | None = None
+    """When the answer was given (written by export; ignored by import)."""
+    current: bool = True
+    """False for an answer later revised or sent back (export only; import skips it)."""
+
+
+class DecisionLine(BaseModel):
+    """A reviewer's or the policy's decision (export only; import skips these lines)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int = FORMAT_VERSION
+    type: Literal["decision"] = "decision"
+    source_id: str
+    reviewer: str
+    """User name, or ``policy:auto_approve_unanimous`` for automatic approvals."""
+    verdict: Literal["approved", "rejected", "sent_back"]
+    answer: Any = None
+    """The final answer when approved."""
+    reason: str = ""
+    created_at: datetime
+
+
+def lines_schema() -> dict[str, Any]:
+    """JSON Schema of one line of an annotations file."""
+    schema = TypeAdapter(AnnotationLine | DecisionLine).json_schema()
+    schema["title"] = "benchsmith annotations (one JSON object per line)"
+    return schema
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    lines: int = 0
+    imported: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    """Decision lines and superseded answers (history, not answers to import)."""
+    users_created: list[str] = field(default_factory=list)
+
+
+def _answer_of(task: TaskSpec, line: AnnotationLine) -> Any:
+    key = _ANSWER_KEY[task.type]
+    given = [k for k in _ANSWER_KEY.values() if getattr(line, k) is not None]
+    if given != [key]:
+        got = " and ".join(f'"{k}"' for k in given) or "none of them"
+        raise ReviewError(
+            f'a {task.type.value} task takes "{key}" (got {got}); '
+            'use "label" for classification, "labels" for multilabel, "answer" for '
+            "reference_answer"
+        )
+    return getattr(line, key)
+
+
+def _parse(
+    path: Path, task: TaskSpec
+) -> tuple[list[tuple[int, AnnotationLine, Any]], int, list[str]]:
+    good: list[tuple[int, AnnotationLine, Any]] = []
+    errors: list[str] = []
+    skipped = 0
+    seen: dict[tuple[str, str], int] = {}
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as e:
+        raise ReviewError(f"cannot read {str(path)!r}: {e.strerror}; check the path") from None
+    with handle:
+        for n, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as e:
+                errors.append(f"line {n}: not valid JSON ({e.msg} at column {e.colno})")
+                continue
+            if isinstance(obj, dict) and obj.get("type") == "decision":
+                skipped += 1
+                continue
+            try:
+                line = AnnotationLine.model_validate(obj)
+                if line.format_version > FORMAT_VERSION:
+                    raise ReviewError(
+                        f"format_version {line.format_version} is newer than this benchsmith "
+                        f"reads ({FORMAT_VERSION}); upgrade benchsmith"
+                    )
+                if not line.current:
+                    skipped += 1
+                    continue
+                check_name(line.annotator)
+                answer = _answer_of(task, line)
+            except ValidationError as e:
+                msgs = "; ".join(
+                    f"{'.'.join(map(str, err['loc'])) or 'line'}: {err['msg']}"
+                    for err in e.errors()
+                )
+                errors.append(f"line {n}: {msgs}")
+                continue
+            except ReviewError as e:
+                errors.append(f"line {n}: {e}")
+                continue
+            key = (line.source_id, line.annotator)
+            if key in seen:
+                errors.append(
+                    f"line {n}: {line.annotator!r} already answered {line.source_id!r} on "
+                    f"line {seen[key]}; keep one answer per annotator and item"
+                )
+                continue
+            seen[key] = n
+            good.append((n, line, answer))
+    return good, skipped, errors
+
+
+def _fail(path: Path, errors: list[str]) -> None:
+    shown = errors[:MAX_REPORTED]
+    more = f"\n  … and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
+    raise ReviewError(
+        f"{path}: nothing imported, {len(errors)} problem(s):\n  " + "\n  ".join(shown) + more
+    )
+
+
+def import_annotations(
+    ws: Workspace,
+    path: str | Path,
+    *,
+    benchmark: str | None = None,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+) -> ImportReport:
+    """Import answers from a JSONL file, all or nothing (see the module notes)."""
+    path, actor, at = Path(path), actor or operator(), clock(now)
+    report = ImportReport()
+    errors: list[str] = []
+    with transaction(ws.db) as s:
+        actor = authorize(s, actor, Role.lead, "importing annotations")
+        bench, spec = bench_in(s, ws, benchmark)
+        assert bench.id is not None
+        lines, report.skipped, errors = _parse(path, spec.task)
+        report.lines = len(lines) + report.skipped + len(errors)
+        items = items_by_source(s, bench.id, [line.source_id for _, line, _ in lines])
+        for n, line, _ in lines:
+            if line.source_id not in items:
+                errors.append(
+                    f"line {n}: source id {line.source_id!r} is not an item of benchmark "
+                    f"{bench.name!r}; see `benchsmith items list`"
+                )
+        if errors:
+            _fail(path, errors)
+        # Lock items in id order: concurrent single-item writers can then never deadlock us.
+        for item_id in sorted({item.id for item in items.values() if item.id is not None}):
+            lock_item(s, item_id)
+        for n, line, answer in lines:
+            user = get_user(s, line.annotator)
+            if user is None:
+                user = add_user(
+                    s, name=line.annotator, role=Role.annotator.value, password_hash=None
+                )
+                report.users_created.append(line.annotator)
+                log_event(
+                    s,
+                    actor=actor.name,
+                    action="user.create",
+                    entity="user",
+                    entity_id=line.annotator,
+                    after={"role": Role.annotator.value, "can_login": False, "via": "import"},
+                )
+            assert user.id is not None
+            item = items[line.source_id]
+            try:
+                who = authorize(
+                    s, Actor(user.name, Role(user.role), user.id), Role.annotator, "answering"
+                )
+                result = record_answer(
+                    s,
+                    who,
+                    item,
+                    spec,
+                    answer,
+                    flags=line.flags,
+                    comment=line.comment,
+                    at=at,
+                    via="import",
+                )
+            except BenchsmithError as e:
+                errors.append(f"line {n}: {e}")
+                continue
+            if result.unchanged:
+                report.unchanged += 1
+            elif result.revised:
+                report.revised += 1
+            else:
+                report.imported += 1
+        if errors:
+            _fail(path, errors)
+        log_event(
+            s,
+            actor=actor.name,
+            action="annotations.import",
+            entity="benchmark",
+            entity_id=bench.name,
+            benchmark_id=bench.id,
+            after={
+                "file": str(path),
+                "imported": report.imported,
+                "revised": report.revised,
+                "unchanged": report.unchanged,
+                "users_created": report.users_created,
+            },
+        )
+    return report
+
+
+def export_lines(ws: Workspace, *, benchmark: str | None = None) -> Iterator[str]:
+    """Every answer, then every decision, one JSON object per line, in a stable order."""
+    with transaction(ws.db) as s:
+        bench, spec = bench_in(s, ws, benchmark)
+        assert bench.id is not None
+        key = _ANSWER_KEY[spec.task.type]
+        out: list[str] = []
+        for a in _annotation_rows(s, bench.id):
+            row = a.annotation
+            line = AnnotationLine(
+                source_id=a.source_id,
+                annotator=a.annotator,
+                flags=list(row.flags),
+                comment=row.comment,
+                created_at=row.created_at,
+                current=row.is_current,
+                **{key: row.answer},
+            )
+            out.append(line.model_dump_json(exclude_none=True))
+        for d in _decision_rows(s, bench.id):
+            dec = d.decision
+            dline = DecisionLine(
+                source_id=d.source_id,
+                reviewer=d.reviewer or "policy:auto_approve_unanimous",
+                verdict=dec.verdict,  # type: ignore[arg-type]
+                answer=dec.answer,
+                reason=dec.reason,
+                created_at=dec.created_at,
+            )
+            out.append(dline.model_dump_json())
+    yield from out
+
+
+def export_annotations(
+    ws: Workspace,
+    out: str | Path,
+    *,
+    benchmark: str | None = None,
+    overwrite: bool = False,
+) -> int:
+    """Write :func:`export_lines` to ``out`` atomically; returns the number of lines."""
+    path = Path(out)
+    if path.exists() and not overwrite:
+        raise ReviewError(
+            f"{path} already exists; choose another --out or pass --force to replace it"
+        )
+    lines = list(export_lines(ws, benchmark=benchmark))
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
+    return len(lines)

@@ -1,0 +1,440 @@
+"""What an answer is, when answers agree, and the decisions that settle an item.
+
+Pure part: :func:`normalize_answer` (the same rules for the app, the CLI import and the
+reviewer), :func:`answer_key` (when two answers count as the same), :func:`resolve`
+(the policy once an item has all its answers) and :func:`suggest` (a majority to start
+adjudication from). Database part: :func:`apply_consensus` (called inside a submit's
+transaction), :func:`decide` (a reviewer's verdict), :func:`mark_gold`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session
+
+from builder.curate.text import normalize_text
+from builder.errors import NotFoundError, ReviewError
+from builder.review._common import clock, spec_of
+from builder.review.auth import Actor, authorize
+from builder.spec import BenchmarkSpec, ReviewSpec, TaskSpec, TaskType
+from builder.store.audit import log_event
+from builder.store.models import Item, ItemStatus, Role
+from builder.store.review import (
+    add_decision,
+    current_annotations,
+    lock_item,
+    released_at_revision,
+    reset_assignments,
+    retire_annotations,
+    transaction,
+)
+from builder.workspace import Workspace
+
+__all__ = [
+    "DECIDED",
+    "FLAGS",
+    "MAX_ANSWER_CHARS",
+    "MAX_COMMENT_CHARS",
+    "OPEN",
+    "DecisionResult",
+    "Outcome",
+    "Verdict",
+    "answer_from_text",
+    "answer_key",
+    "apply_consensus",
+    "check_comment",
+    "decide",
+    "mark_gold",
+    "normalize_answer",
+    "normalize_flags",
+    "resolve",
+    "suggest",
+    "unmark_gold",
+]
+
+FLAGS: tuple[str, ...] = ("ambiguous", "out_of_scope", "pii", "duplicate")
+"""What an annotator can flag an item as, besides answering it."""
+MAX_ANSWER_CHARS = 20_000
+MAX_COMMENT_CHARS = 5_000
+OPEN = frozenset({ItemStatus.candidate.value, ItemStatus.in_review.value})
+"""Statuses in which an item takes new answers."""
+DECIDED = frozenset(
+    {ItemStatus.approved.value, ItemStatus.rejected.value, ItemStatus.released.value}
+)
+"""Statuses after which annotators can no longer revise."""
+POLICY = "policy:auto_approve_unanimous"
+"""The audit actor of automatic approvals."""
+
+
+class Verdict(StrEnum):
+    """A reviewer's decision on an item."""
+
+    approved = "approved"
+    rejected = "rejected"
+    sent_back = "sent_back"
+
+
+def _labels_hint(labels: Sequence[str]) -> str:
+    shown = ", ".join(labels[:12])
+    return shown + (f", … ({len(labels)} in all)" if len(labels) > 12 else "")
+
+
+def normalize_answer(task: TaskSpec, answer: Any) -> Any:
+    """The canonical form of an answer for this task, or a :class:`ReviewError` saying why not.
+
+    classification → one label; multilabel → a non-empty list of labels in the spec's order;
+    reference_answer → non-empty text (stripped).
+    """
+    if task.type is TaskType.classification:
+        if not isinstance(answer, str) or answer not in task.labels:
+            raise ReviewError(
+                f"label {answer!r} is not one of the benchmark's labels "
+                f"({_labels_hint(task.labels)}); pick one of task.labels"
+            )
+        return answer
+    if task.type is TaskType.multilabel:
+        chosen = [answer] if isinstance(answer, str) else answer
+        if not isinstance(chosen, list | tuple | set | frozenset):
+            raise ReviewError(f"labels {answer!r} must be a list of labels")
+        bad = [a for a in chosen if not isinstance(a, str) or a not in task.labels]
+        if bad:
+            raise ReviewError(
+                f"label(s) {bad!r} are not among the benchmark's labels "
+                f"({_labels_hint(task.labels)}); pick from task.labels"
+            )
+        if not chosen:
+            raise ReviewError("no label chosen; pick at least one label (or flag the item)")
+        return [label for label in task.labels if label in set(chosen)]
+    if not isinstance(answer, str) or not answer.strip():
+        raise ReviewError("the reference answer is empty; write the answer text")
+    if len(answer) > MAX_ANSWER_CHARS:
+        raise ReviewError(
+            f"the reference answer has {len(answer)} characters; keep it under {MAX_ANSWER_CHARS}"
+        )
+    return answer.strip()
+
+
+def answer_from_text(task: TaskSpec, text: str) -> Any:
+    """An answer typed on a command line: a label, comma-separated labels, or the text."""
+    if task.type is TaskType.multilabel:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
+def normalize_flags(flags: Iterable[str]) -> list[str]:
+    """Known flags, de-duplicated, in :data:`FLAGS` order."""
+    given = list(flags)
+    bad = [f for f in given if f not in FLAGS]
+    if bad:
+        raise ReviewError(f"unknown flag(s) {bad!r}; use any of {', '.join(FLAGS)}")
+    return [f for f in FLAGS if f in given]
+
+
+def check_comment(comment: str | None) -> str:
+    """A comment within bounds (None → empty)."""
+    text = (comment or "").strip()
+    if len(text) > MAX_COMMENT_CHARS:
+        raise ReviewError(
+            f"the comment has {len(text)} characters; keep it under {MAX_COMMENT_CHARS}"
+        )
+    return text
+
+
+def answer_key(task: TaskSpec, answer: Any) -> Any:
+    """What must be equal for two answers to agree (case, spacing, punctuation of text ignored)."""
+    if task.type is TaskType.multilabel:
+        return tuple(sorted(answer))
+    if task.type is TaskType.reference_answer:
+        return normalize_text(str(answer))
+    return answer
+
+
+def suggest(task: TaskSpec, answers: Sequence[Any]) -> Any | None:
+    """A majority answer to start adjudication from; None on a tie or no answers."""
+    if not answers:
+        return None
+    if task.type is TaskType.multilabel:
+        votes = Counter(label for a in answers for label in a)
+        picked = [lab for lab in task.labels if votes[lab] * 2 > len(answers)]
+        return picked or None
+    counts = Counter(answer_key(task, a) for a in answers)
+    (top, n), *rest = counts.most_common()
+    if rest and rest[0][1] == n:
+        return None
+    return next(a for a in answers if answer_key(task, a) == top)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the policy makes of an item's complete set of answers."""
+
+    status: ItemStatus
+    """approved (unanimous, unflagged, auto-approval on), consensus (unanimous but needs a
+    reviewer) or conflict (they disagree)."""
+    answer: Any | None
+
+
+def resolve(
+    task: TaskSpec, review: ReviewSpec, answers: Sequence[tuple[Any, Sequence[str]]]
+) -> Outcome:
+    """Apply the consensus policy to (answer, flags) pairs. A flagged item always meets a reviewer."""
+    keys = {answer_key(task, a) for a, _ in answers}
+    if len(keys) != 1:
+        return Outcome(ItemStatus.conflict, None)
+    flagged = any(flags for _, flags in answers)
+    status = (
+        ItemStatus.approved
+        if review.auto_approve_unanimous and not flagged
+        else ItemStatus.consensus
+    )
+    return Outcome(status, answers[0][0])
+
+
+def _snapshot(item: Item) -> dict[str, Any]:
+    return {"status": item.status, "answer": item.answer, "revision": item.revision}
+
+
+def _approve(
+    s: Session,
+    item: Item,
+    answer: Any,
+    *,
+    reviewer_id: int | None,
+    actor: str,
+    reason: str,
+    at: datetime,
+    action: str,
+) -> None:
+    """Approve with ``answer``: a new revision when a released answer changes."""
+    assert item.id is not None
+    before = _snapshot(item)
+    changed = item.answer is not None and item.answer != answer
+    was_released = item.status == ItemStatus.released or released_at_revision(
+        s, item.id, item.revision
+    )
+    if changed and was_released:
+        item.revision += 1
+    if not (item.status == ItemStatus.released and not changed):
+        item.status = ItemStatus.approved.value
+    item.answer = answer
+    item.updated_at = at
+    s.add(item)
+    add_decision(
+        s,
+        item_id=item.id,
+        reviewer_id=reviewer_id,
+        verdict=Verdict.approved.value,
+        answer=answer,
+        reason=reason,
+    )
+    log_event(
+        s,
+        actor=actor,
+        action=action,
+        entity="item",
+        entity_id=item.id,
+        benchmark_id=item.benchmark_id,
+        before=before,
+        after=_snapshot(item),
+    )
+
+
+def apply_consensus(s: Session, item: Item, spec: BenchmarkSpec, *, at: datetime) -> None:
+    """Once the item has all its answers, approve it or route it to a reviewer (same transaction)."""
+    assert item.id is not None
+    current = current_annotations(s, item.id)
+    if len(current) < spec.review.annotators_per_item:
+        return
+    outcome = resolve(spec.task, spec.review, [(a.answer, a.flags) for a, _ in current])
+    if outcome.status is ItemStatus.approved:
+        _approve(
+            s,
+            item,
+            outcome.answer,
+            reviewer_id=None,
+            actor=POLICY,
+            reason="unanimous",
+            at=at,
+            action="item.auto_approve",
+        )
+    elif item.status != outcome.status:
+        before = _snapshot(item)
+        item.status = outcome.status.value
+        item.updated_at = at
+        s.add(item)
+        log_event(
+            s,
+            actor=POLICY,
+            action="item.route",
+            entity="item",
+            entity_id=item.id,
+            benchmark_id=item.benchmark_id,
+            before=before,
+            after=_snapshot(item),
+        )
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """An item after a decision."""
+
+    item_id: int
+    status: str
+    revision: int
+    answer: Any
+
+
+def _locked(s: Session, item_id: int) -> Item:
+    item = lock_item(s, item_id)
+    if item is None:
+        raise NotFoundError(f"item {item_id} does not exist; see `benchsmith items list`")
+    return item
+
+
+def decide(
+    ws: Workspace,
+    actor: Actor,
+    item_id: int,
+    verdict: Verdict | str,
+    *,
+    answer: Any = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> DecisionResult:
+    """A reviewer approves (with ``answer``, or the agreed one), rejects (with a reason) or
+    sends the item back for a fresh round of answers."""
+    try:
+        verdict = Verdict(verdict)
+    except ValueError:
+        raise ReviewError(
+            f"unknown verdict {verdict!r}; use {', '.join(v.value for v in Verdict)}"
+        ) from None
+    at = clock(now)
+    reason = check_comment(reason)
+    with transaction(ws.db) as s:
+        actor = authorize(s, actor, Role.reviewer, "deciding items")
+        item = _locked(s, item_id)
+        _, spec = spec_of(s, item.benchmark_id)
+        if item.is_gold:
+            raise ReviewError(
+                f"item {item_id} is a gold item; change its answer with `items gold` "
+                "or unmark it first"
+            )
+        if verdict is Verdict.approved:
+            if answer is None:
+                answers = [a.answer for a, _ in current_annotations(s, item_id)]
+                answer = suggest(spec.task, answers)
+                if answer is None or len({answer_key(spec.task, a) for a in answers}) != 1:
+                    raise ReviewError(
+                        f"item {item_id} has no agreed answer; pick or write the final answer"
+                    )
+            answer = normalize_answer(spec.task, answer)
+            _approve(
+                s,
+                item,
+                answer,
+                reviewer_id=actor.user_id,
+                actor=actor.name,
+                reason=reason,
+                at=at,
+                action="item.decide",
+            )
+        else:
+            if verdict is Verdict.rejected and not reason:
+                raise ReviewError(f"rejecting item {item_id} needs a reason; say why")
+            before = _snapshot(item)
+            if verdict is Verdict.rejected:
+                item.status = ItemStatus.rejected.value
+            else:
+                retire_annotations(s, item_id)
+                reset_assignments(s, item_id, at)
+                item.status = ItemStatus.in_review.value
+            item.updated_at = at
+            s.add(item)
+            add_decision(
+                s,
+                item_id=item_id,
+                reviewer_id=actor.user_id,
+                verdict=verdict.value,
+                answer=None,
+                reason=reason,
+            )
+            log_event(
+                s,
+                actor=actor.name,
+                action="item.decide",
+                entity="item",
+                entity_id=item_id,
+                benchmark_id=item.benchmark_id,
+                before=before,
+                after={**_snapshot(item), "verdict": verdict.value, "reason": reason},
+            )
+        return DecisionResult(item_id, item.status, item.revision, item.answer)
+
+
+def mark_gold(
+    ws: Workspace, actor: Actor, item_id: int, answer: Any, *, now: datetime | None = None
+) -> DecisionResult:
+    """A lead gives the item a known answer: it is approved with it and, unannounced, mixed
+    into every annotator's queue to measure their accuracy."""
+    at = clock(now)
+    with transaction(ws.db) as s:
+        actor = authorize(s, actor, Role.lead, "marking gold items")
+        item = _locked(s, item_id)
+        _, spec = spec_of(s, item.benchmark_id)
+        answer = normalize_answer(spec.task, answer)
+        before = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
+        item.is_gold, item.gold_answer = True, answer
+        log_event(
+            s,
+            actor=actor.name,
+            action="item.gold",
+            entity="item",
+            entity_id=item_id,
+            benchmark_id=item.benchmark_id,
+            before=before,
+            after={"is_gold": True, "gold_answer": answer},
+        )
+        if item.status != ItemStatus.approved or item.answer != answer:
+            _approve(
+                s,
+                item,
+                answer,
+                reviewer_id=actor.user_id,
+                actor=actor.name,
+                reason="gold answer",
+                at=at,
+                action="item.decide",
+            )
+        s.add(item)
+        return DecisionResult(item_id, item.status, item.revision, item.answer)
+
+
+def unmark_gold(
+    ws: Workspace, actor: Actor, item_id: int, *, now: datetime | None = None
+) -> DecisionResult:
+    """Stop using the item as gold (it stays approved with its answer)."""
+    at = clock(now)
+    with transaction(ws.db) as s:
+        actor = authorize(s, actor, Role.lead, "marking gold items")
+        item = _locked(s, item_id)
+        before = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
+        item.is_gold, item.gold_answer, item.updated_at = False, None, at
+        s.add(item)
+        log_event(
+            s,
+            actor=actor.name,
+            action="item.ungold",
+            entity="item",
+            entity_id=item_id,
+            benchmark_id=item.benchmark_id,
+            before=before,
+            after={"is_gold": False, "gold_answer": None},
+        )
+        return DecisionResult(item_id, item.status, item.revision, item.answer)

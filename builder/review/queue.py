@@ -1,0 +1,434 @@
+"""The labeling queue: who gets which item next, leases, submits, skips and revisions.
+
+Rules:
+
+* each item gets ``review.annotators_per_item`` answers from distinct annotators;
+* blind: nothing here returns another person's answer;
+* an item handed out is leased to that annotator for ``review.lease_minutes``; an
+  abandoned lease expires and the slot goes to someone else; a skip frees the slot at
+  once and the item comes back to the skipper only when nothing else is left;
+* items already started come first (they finish sooner), then new ones, in id order;
+* gold items (a known answer) are mixed in unannounced, about one in :data:`GOLD_EVERY`;
+* concurrency: the item row is locked before its slots are counted
+  (``builder/store/review.py``), so with any number of annotators at once no item ever
+  gets more answers than asked for, and an answer is either saved or refused with a
+  reason — never dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from builder.errors import NotFoundError, ReviewError
+from builder.review._common import bench_in, clock, spec_of
+from builder.review.auth import Actor, authorize
+from builder.review.consensus import (
+    DECIDED,
+    OPEN,
+    apply_consensus,
+    check_comment,
+    normalize_answer,
+    normalize_flags,
+)
+from builder.review.items import AnswerView, item_fields
+from builder.spec import BenchmarkSpec
+from builder.store.audit import log_event
+from builder.store.models import Item, ItemStatus, Role
+from builder.store.pool import item_counts
+from builder.store.review import (
+    LeaseRow,
+    active_lease,
+    add_annotation,
+    completed_count,
+    item_with_record,
+    lease_rows,
+    lock_item,
+    my_current_annotation,
+    pick_gold_item,
+    pick_open_item,
+    set_lease,
+    skip_lease,
+    transaction,
+)
+from builder.store.review import (
+    my_answers as _my_answers,
+)
+from builder.workspace import Workspace
+
+__all__ = [
+    "GOLD_EVERY",
+    "MyAnswer",
+    "Progress",
+    "SubmitResult",
+    "Task",
+    "my_answers",
+    "next_item",
+    "open_answered",
+    "progress",
+    "record_answer",
+    "skip",
+    "submit",
+]
+
+GOLD_EVERY = 10
+"""One gold item per this many answers, at a position that varies per annotator and block."""
+_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class Task:
+    """An item handed to an annotator."""
+
+    item_id: int
+    source_id: str
+    fields: dict[str, Any]
+    """Input fields to show, in spec order (render as text, never as markup)."""
+    curation_flags: dict[str, Any]
+    """What curation noticed (PII kinds, near-duplicate source ids)."""
+    lease_expires_at: datetime | None
+    """None when revising an answered item (no lease needed)."""
+    previous: AnswerView | None = None
+    """The annotator's own current answer when revising."""
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What became of a submitted answer."""
+
+    item_id: int
+    status: str
+    """The item's status afterwards."""
+    revised: bool
+    """True when the answer replaced the annotator's earlier one."""
+    unchanged: bool = False
+    """True when it repeated the current answer exactly (nothing was written)."""
+
+
+def _gold_due(annotator_id: int, done: int) -> bool:
+    block, pos = divmod(done, GOLD_EVERY)
+    digest = hashlib.sha256(f"{annotator_id}:{block}".encode()).digest()
+    return pos == int.from_bytes(digest[:4], "big") % GOLD_EVERY
+
+
+def _others_holding(rows: Sequence[LeaseRow], annotator_id: int, at: datetime) -> int:
+    return sum(1 for r in rows if r.annotator_id != annotator_id and r.holds_slot(at))
+
+
+def _take(
+    s: Session,
+    *,
+    bench_id: int,
+    annotator_id: int,
+    statuses: Sequence[str],
+    per_item: int,
+    at: datetime,
+    until: datetime,
+    skipped: bool,
+) -> int | None:
+    tried: list[int] = []
+    for _ in range(_RETRIES):
+        cand = pick_open_item(
+            s,
+            benchmark_id=bench_id,
+            annotator_id=annotator_id,
+            statuses=statuses,
+            per_item=per_item,
+            now=at,
+            skipped=skipped,
+            exclude=tried,
+        )
+        if cand is None:
+            return None
+        # Re-count after the row lock: the pick's snapshot may predate a concurrent lease.
+        rows = lease_rows(s, cand)
+        done_by_me = any(r.annotator_id == annotator_id and r.completed_at for r in rows)
+        if not done_by_me and _others_holding(rows, annotator_id, at) < per_item:
+            set_lease(s, item_id=cand, annotator_id=annotator_id, now=at, expires_at=until)
+            return cand
+        tried.append(cand)
+    return None
+
+
+def _task(
+    s: Session,
+    spec: BenchmarkSpec,
+    item_id: int,
+    until: datetime | None,
+    previous: AnswerView | None = None,
+) -> Task:
+    found = item_with_record(s, item_id)
+    assert found is not None
+    item, record = found
+    return Task(
+        item_id=item_id,
+        source_id=record.source_id,
+        fields=item_fields(spec, item, record),
+        curation_flags=dict(item.flags),
+        lease_expires_at=until,
+        previous=previous,
+    )
+
+
+def next_item(
+    ws: Workspace, actor: Actor, *, benchmark: str | None = None, now: datetime | None = None
+) -> Task | None:
+    """The annotator's current item (its lease renewed) or a newly leased one; None when done."""
+    at = clock(now)
+    with transaction(ws.db) as s:
+        actor = _annotator(s, actor)
+        bench, spec = bench_in(s, ws, benchmark)
+        assert bench.id is not None
+        uid, k = actor.user_id, spec.review.annotators_per_item
+        until = at + timedelta(minutes=spec.review.lease_minutes)
+        item_id = active_lease(s, benchmark_id=bench.id, annotator_id=uid, now=at)
+        if item_id is not None:
+            set_lease(s, item_id=item_id, annotator_id=uid, now=at, expires_at=until)
+            return _task(s, spec, item_id, until)
+        if _gold_due(uid, completed_count(s, benchmark_id=bench.id, annotator_id=uid)):
+            item_id = pick_gold_item(s, benchmark_id=bench.id, annotator_id=uid)
+            if item_id is not None:
+                set_lease(s, item_id=item_id, annotator_id=uid, now=at, expires_at=until)
+                return _task(s, spec, item_id, until)
+        for statuses, skipped in (
+            ((ItemStatus.in_review.value,), False),
+            ((ItemStatus.candidate.value,), False),
+            (tuple(sorted(OPEN)), True),
+        ):
+            item_id = _take(
+                s,
+                bench_id=bench.id,
+                annotator_id=uid,
+                statuses=statuses,
+                per_item=k,
+                at=at,
+                until=until,
+                skipped=skipped,
+            )
+            if item_id is not None:
+                return _task(s, spec, item_id, until)
+        return None
+
+
+def record_answer(
+    s: Session,
+    actor: Actor,
+    item: Item,
+    spec: BenchmarkSpec,
+    answer: Any,
+    *,
+    flags: Iterable[str] = (),
+    comment: str | None = "",
+    at: datetime,
+    via: str = "app",
+) -> SubmitResult:
+    """Save an answer inside the caller's transaction (item row locked, role checked).
+
+    Shared by :func:`submit` and the CLI import so both follow the same rules.
+    """
+    assert item.id is not None and actor.user_id is not None
+    answer = normalize_answer(spec.task, answer)
+    flag_list = normalize_flags(flags)
+    text = check_comment(comment)
+    uid, k = actor.user_id, spec.review.annotators_per_item
+    mine = my_current_annotation(s, item.id, uid)
+    if mine is not None:
+        # Repeating an answer is a no-op even once decided, so re-imports are idempotent.
+        if (mine.answer, list(mine.flags), mine.comment) == (answer, flag_list, text):
+            return SubmitResult(item.id, item.status, revised=False, unchanged=True)
+        if item.status in DECIDED and not item.is_gold:
+            raise ReviewError(
+                f"item {item.id} is already {item.status}; answers can be revised only "
+                "until the item is decided — ask a reviewer to send it back"
+            )
+    else:
+        if item.status not in OPEN and not item.is_gold:
+            raise ReviewError(
+                f"item {item.id} is {item.status} and takes no more answers; take the next item"
+            )
+        rows = lease_rows(s, item.id)
+        own = next((r for r in rows if r.annotator_id == uid), None)
+        holds = own is not None and own.holds_slot(at)
+        if not item.is_gold and not holds and _others_holding(rows, uid, at) >= k:
+            raise ReviewError(
+                f"item {item.id} already has its {k} annotator(s)"
+                + (" — your lease expired and the slot was taken" if own is not None else "")
+                + "; your answer was not saved, take the next item"
+            )
+        set_lease(s, item_id=item.id, annotator_id=uid, now=at, expires_at=at, completed=True)
+    row = add_annotation(
+        s,
+        item_id=item.id,
+        annotator_id=uid,
+        answer=answer,
+        flags=flag_list,
+        comment=text,
+        supersedes=mine,
+    )
+    log_event(
+        s,
+        actor=actor.name,
+        action="annotation.revise" if mine else "annotation.create",
+        entity="item",
+        entity_id=item.id,
+        benchmark_id=item.benchmark_id,
+        before={"answer": mine.answer, "flags": mine.flags} if mine else None,
+        after={
+            "annotation": row.id,
+            "answer": answer,
+            "flags": flag_list,
+            "comment": text,
+            "via": via,
+        },
+    )
+    if not item.is_gold:
+        if item.status == ItemStatus.candidate:
+            item.status = ItemStatus.in_review.value
+        apply_consensus(s, item, spec, at=at)
+    item.updated_at = at
+    s.add(item)
+    return SubmitResult(item.id, item.status, revised=mine is not None)
+
+
+def _annotator(s: Session, actor: Actor) -> Actor:
+    actor = authorize(s, actor, Role.annotator, "labeling")
+    if actor.user_id is None:
+        raise ReviewError(
+            f"{actor.name!r} is acting from the shell; answers need a user account "
+            "(`benchsmith users add`) or `benchsmith annotations import`"
+        )
+    return actor
+
+
+def _locked(s: Session, item_id: int) -> Item:
+    item = lock_item(s, item_id)
+    if item is None:
+        raise NotFoundError(f"item {item_id} does not exist; see `benchsmith items list`")
+    return item
+
+
+def submit(
+    ws: Workspace,
+    actor: Actor,
+    item_id: int,
+    answer: Any,
+    *,
+    flags: Iterable[str] = (),
+    comment: str | None = "",
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Save the annotator's answer (or revise it while the item is undecided)."""
+    at = clock(now)
+    with transaction(ws.db) as s:
+        actor = _annotator(s, actor)
+        item = _locked(s, item_id)
+        _, spec = spec_of(s, item.benchmark_id)
+        return record_answer(s, actor, item, spec, answer, flags=flags, comment=comment, at=at)
+
+
+def skip(ws: Workspace, actor: Actor, item_id: int, *, now: datetime | None = None) -> None:
+    """Give the item back: its slot frees at once; it returns to this annotator last."""
+    at = clock(now)
+    with transaction(ws.db) as s:
+        actor = _annotator(s, actor)
+        item = _locked(s, item_id)
+        if not skip_lease(s, item_id=item_id, annotator_id=actor.user_id, now=at):
+            raise ReviewError(f"item {item_id} is not leased to {actor.name!r}; nothing to skip")
+        log_event(
+            s,
+            actor=actor.name,
+            action="assignment.skip",
+            entity="item",
+            entity_id=item_id,
+            benchmark_id=item.benchmark_id,
+        )
+
+
+def open_answered(ws: Workspace, actor: Actor, item_id: int) -> Task:
+    """An item the annotator already answered, with their answer, for revising it."""
+    with transaction(ws.db) as s:
+        actor = _annotator(s, actor)
+        mine = my_current_annotation(s, item_id, actor.user_id)
+        if mine is None:
+            raise ReviewError(
+                f"{actor.name!r} has no current answer to item {item_id}; take items from the queue"
+            )
+        item = _locked(s, item_id)
+        _, spec = spec_of(s, item.benchmark_id)
+        return _task(s, spec, item_id, None, AnswerView.of(mine, actor.name))
+
+
+@dataclass(frozen=True)
+class MyAnswer:
+    """One of the annotator's own answers."""
+
+    item_id: int
+    source_id: str
+    answer: Any
+    flags: list[str]
+    comment: str
+    created_at: datetime
+    revisable: bool
+
+
+def my_answers(
+    ws: Workspace, actor: Actor, *, benchmark: str | None = None, limit: int = 50
+) -> list[MyAnswer]:
+    """The annotator's current answers, newest first (only their own: labeling is blind)."""
+    with transaction(ws.db) as s:
+        actor = _annotator(s, actor)
+        bench, _ = bench_in(s, ws, benchmark)
+        assert bench.id is not None
+        rows = _my_answers(s, benchmark_id=bench.id, annotator_id=actor.user_id, limit=limit)
+        return [
+            MyAnswer(
+                a.item_id,
+                sid,
+                a.answer,
+                list(a.flags),
+                a.comment,
+                a.created_at,
+                revisable=i.is_gold or i.status not in DECIDED,
+            )
+            for a, i, sid in rows
+        ]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the benchmark (and this annotator) got."""
+
+    total: int
+    """Items in the benchmark."""
+    answered: int
+    """Items with all their answers (routed, decided or released)."""
+    mine: int
+    """Items this annotator answered."""
+
+    @property
+    def fraction(self) -> float:
+        """Share of items with all their answers (0 when there are none)."""
+        return self.answered / self.total if self.total else 0.0
+
+
+def progress(ws: Workspace, actor: Actor, *, benchmark: str | None = None) -> Progress:
+    """Counts for the annotator's progress bar."""
+    with transaction(ws.db) as s:
+        actor = authorize(s, actor, Role.annotator, "labeling")
+        bench, _ = bench_in(s, ws, benchmark)
+        assert bench.id is not None
+        counts = item_counts(s, bench.id)
+        mine = (
+            completed_count(s, benchmark_id=bench.id, annotator_id=actor.user_id)
+            if actor.user_id is not None
+            else 0
+        )
+        total = sum(counts.values())
+        return Progress(
+            total=total, answered=total - sum(counts.get(x, 0) for x in OPEN), mine=mine
+        )
