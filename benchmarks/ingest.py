@@ -29,8 +29,10 @@ name: bench-ingest
 task: {type: classification, input_fields: [text], labels: [a, b, c]}
 source: {id_field: id, text_field: text, metadata_fields: [category, source, score]}
 """
-WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
-         "rho sigma tau upsilon phi chi psi omega package library tool data server client").split()
+WORDS = (  # noqa: SIM905
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
+    "rho sigma tau upsilon phi chi psi omega package library tool data server client"
+).split()
 
 
 def generate(path: Path, n: int) -> None:
@@ -38,8 +40,13 @@ def generate(path: Path, n: int) -> None:
     with path.open("w", encoding="utf-8") as f:
         for i in range(n):
             text = " ".join(rng.choices(WORDS, k=56))
-            row = {"id": f"rec-{i:08d}", "text": text, "category": rng.choice("abc"),
-                   "source": f"batch-{i // 10000}", "score": round(rng.random(), 4)}
+            row = {
+                "id": f"rec-{i:08d}",
+                "text": text,
+                "category": rng.choice("abc"),
+                "source": f"batch-{i // 10000}",
+                "score": round(rng.random(), 4),
+            }
             f.write(json.dumps(row) + "\n")
 
 
@@ -79,7 +86,9 @@ def child(kind: str, backend_url: str, data: str, home: str) -> None:
 def measure(kind: str, url: str, data: Path, home: Path) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", kind, url, str(data), str(home)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -94,7 +103,9 @@ def main() -> None:
         data = tmpd / "rows.jsonl"
         generate(data, n)
         size_mb = data.stat().st_size / 1e6
-        print(f"{n:,} rows, {size_mb:.0f} MB ({size_mb * 1e6 / n:.0f} bytes/row), {repeats} repeats")
+        print(
+            f"{n:,} rows, {size_mb:.0f} MB ({size_mb * 1e6 / n:.0f} bytes/row), {repeats} repeats"
+        )
         pg_root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
         pg = PostgresServer(Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]), pg_root)
         pg.start()
@@ -105,9 +116,14 @@ def main() -> None:
                     for kind in ("pandas", "benchsmith"):
                         home = tmpd / f"{backend}-{kind}-{rep}"
                         home.mkdir()
-                        url = (f"sqlite:///{home / 'db.sqlite'}" if backend == "sqlite"
-                               else pg.create_database())
-                        results.setdefault((backend, kind), []).append(measure(kind, url, data, home))
+                        url = (
+                            f"sqlite:///{home / 'db.sqlite'}"
+                            if backend == "sqlite"
+                            else pg.create_database()
+                        )
+                        results.setdefault((backend, kind), []).append(
+                            measure(kind, url, data, home)
+                        )
         finally:
             pg.stop()
             subprocess.run(["rm", "-rf", str(pg_root)], check=False)
@@ -120,8 +136,10 @@ def main() -> None:
             print(f"{backend:<11} {kind:<11} {s:>9.2f} {n / s:>10,.0f} {rss:>12.0f}")
         for backend in ("sqlite", "postgresql"):
             ratio = med[(backend, "benchsmith")] / med[(backend, "pandas")]
-            print(f"{backend}: benchsmith time / pandas baseline time = {ratio:.2f} "
-                  f"(< 1 means faster than the naive baseline, while validating and hashing)")
+            print(
+                f"{backend}: benchsmith time / pandas baseline time = {ratio:.2f} "
+                f"(< 1 means faster than the naive baseline, while validating and hashing)"
+            )
 
 
 if __name__ == "__main__":

@@ -159,8 +159,10 @@ class _Mapper:
                 )
             data[name] = self._value(row.where, name, value)
         if self.id_field:
-            sid = data[self.id_field] if self.id_field in data else self._value(
-                row.where, self.id_field, raw.get(self.id_field)
+            sid = (
+                data[self.id_field]
+                if self.id_field in data
+                else self._value(row.where, self.id_field, raw.get(self.id_field))
             )
             if sid is None or (isinstance(sid, str) and not sid.strip()):
                 raise _RowInvalid(row.where, self.id_field, f"id field {self.id_field!r} is empty")
@@ -180,7 +182,12 @@ class _Mapper:
             raise _RowInvalid(row.where, None, f"row is not valid JSON data ({e})") from None
         digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
         # ``data`` goes to the store as the exact canonical text that was hashed.
-        return {"source_id": source_id or digest, "content_hash": digest, "text": text, "data": payload}
+        return {
+            "source_id": source_id or digest,
+            "content_hash": digest,
+            "text": text,
+            "data": payload,
+        }
 
 
 def _chunks(rows: Iterable[RawRow], n: int) -> Iterator[list[RawRow]]:
@@ -261,7 +268,7 @@ def _ingest_file(
                     e.raw = e.raw or _short(row.fields)
                     reject(e)
             known = existing_records(s, benchmark_id, [m["source_id"] for _, m in mapped])
-            fresh: dict[str, dict[str, Any]] = {}
+            fresh: dict[str, tuple[Any, ...]] = {}
             for row, m in mapped:
                 sid = m["source_id"]
                 prior = known.get(sid)
@@ -275,7 +282,14 @@ def _ingest_file(
                         )
                     )
                 elif prior is None:
-                    fresh[sid] = {**m, "benchmark_id": benchmark_id, "batch_id": batch_id}
+                    fresh[sid] = (
+                        benchmark_id,
+                        sid,
+                        m["content_hash"],
+                        m["text"],
+                        m["data"],
+                        batch_id,
+                    )
                 elif prior[0] == m["content_hash"]:
                     report.duplicates += 1
                 else:

@@ -8,6 +8,7 @@ their very next action, whatever their browser session says.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -171,7 +172,7 @@ def login(
             )
             error = PermissionDenied(_BAD_LOGIN.format(name=name))
         elif user.locked_until is not None and user.locked_until > at:
-            wait = int((user.locked_until - at).total_seconds()) + 1
+            wait = max(1, math.ceil((user.locked_until - at).total_seconds()))
             error = PermissionDenied(
                 f"too many failed logins for {name!r}; the account is locked, try again in {wait} s"
             )

@@ -53,6 +53,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk ingest updates a large index
         cur.close()
 
     @event.listens_for(engine, "begin")

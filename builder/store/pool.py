@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from builder.store.models import IngestBatch, Item, Record, Release, utcnow
 
 __all__ = [
+    "RECORD_COLUMNS",
     "existing_records",
     "finish_batch",
     "insert_records",
@@ -66,12 +67,12 @@ def existing_records(
     return {sid: (h, b) for sid, h, b in rows}
 
 
-_RECORD_COLUMNS = ("benchmark_id", "source_id", "content_hash", "text", "data", "batch_id")
+RECORD_COLUMNS = ("benchmark_id", "source_id", "content_hash", "text", "data", "batch_id")
 
 
-def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk insert of record rows (keys: benchmark_id, source_id, content_hash, text,
-    data (canonical JSON text, stored as is), batch_id).
+def insert_records(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Bulk insert of record rows, tuples in :data:`RECORD_COLUMNS` order (``data`` is the
+    canonical JSON text, stored as is).
 
     The pool is the one table loaded by the million, so this goes below the ORM: COPY on
     PostgreSQL, a driver-level executemany on SQLite; ``data`` is not re-encoded.
@@ -79,16 +80,15 @@ def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     conn = session.connection()
-    values = [tuple(r[c] for c in _RECORD_COLUMNS) for r in rows]
-    cols = ", ".join(_RECORD_COLUMNS)
+    cols = ", ".join(RECORD_COLUMNS)
     if conn.dialect.name == "postgresql":
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY record ({cols}) FROM STDIN") as copy:
-            for v in values:
-                copy.write_row(v)
+            for row in rows:
+                copy.write_row(row)
         return
-    marks = ", ".join("?" for _ in _RECORD_COLUMNS)
-    conn.exec_driver_sql(f"INSERT INTO record ({cols}) VALUES ({marks})", values)
+    marks = ", ".join("?" for _ in RECORD_COLUMNS)
+    conn.exec_driver_sql(f"INSERT INTO record ({cols}) VALUES ({marks})", list(rows))
 
 
 def pool_size(session: Session, benchmark_id: int) -> int:
