@@ -189,9 +189,15 @@ def status(
 
 def _register_groups() -> None:
     # Each command group lives beside the library it drives; imported here, one way.
+    from builder import cli_curate
+
+    cli_curate.register(app)
     from builder.cli_review import register as register_review
 
     register_review(app)
+    from builder.cli_release import register as register_release
+
+    register_release(app)
     pass
 
 

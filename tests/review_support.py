@@ -7,22 +7,36 @@ from ingested sample records, as the curation pipeline would.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from argon2 import PasswordHasher
 from sqlmodel import select
+from streamlit.testing.v1 import AppTest
 
 from builder.config import Settings
 from builder.ingest import ingest_files
-from builder.review.auth import Actor
+from builder.review import auth
+from builder.review.auth import Actor, login
 from builder.review.users import add_user
 from builder.store.models import Item, Record, Role
 from builder.store.review import get_user
 from builder.workspace import Workspace, init_workspace, open_workspace
+from review_ui.session import AUTH_KEY
 from tests.conftest import SAMPLE_SPEC
 
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2id, with parameters cheap enough for tests that hash dozens of passwords."""
+    monkeypatch.setattr(
+        auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 def make_items(
@@ -75,7 +89,7 @@ def spec_variant(tmp: Path, **changes: Any) -> Path:
     spec = yaml.safe_load(SAMPLE_SPEC.read_text(encoding="utf-8"))
     for section, values in changes.items():
         spec[section] = {**spec.get(section, {}), **values}
-    spec["guidelines"] = None
+    spec["guidelines"] = str(SAMPLE_SPEC.parent / "guidelines.md")
     path = tmp / f"spec-{abs(hash(json.dumps(changes, sort_keys=True)))}.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     return path
@@ -85,3 +99,56 @@ def workspace_with(settings: Settings, tmp: Path, **changes: Any) -> Workspace:
     """A workspace whose benchmark uses a spec variant (see :func:`spec_variant`)."""
     init_workspace(settings, spec_variant(tmp, **changes) if changes else SAMPLE_SPEC)
     return open_workspace(settings)
+
+
+APP = Path(__file__).resolve().parent.parent / "review_ui" / "app.py"
+PAGES = APP.parent / "pages"
+DEMO = {"ana": Role.annotator, "ben": Role.annotator, "rita": Role.reviewer, "lea": Role.lead}
+
+
+def app_workspace(
+    settings: Settings,
+    rows: list[dict[str, Any]],
+    tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    n: int = 6,
+    **changes: Any,
+) -> Workspace:
+    """A workspace with ``n`` items and the demo roles, which the app under test will open."""
+    for key in ("BENCHSMITH_DATABASE_URL", "BENCHSMITH_BENCHMARK"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("BENCHSMITH_HOME", str(settings.home))
+    monkeypatch.setenv("BENCHSMITH_REGISTRY", settings.registry)
+    monkeypatch.setenv("BENCHSMITH_PRIVATE_REGISTRY", settings.private_registry)
+    ws = workspace_with(settings, tmp, **changes)
+    make_items(ws, rows, n, tmp=tmp)
+    for name, role in DEMO.items():
+        make_user(ws, name, role)
+    return ws
+
+
+@pytest.fixture
+def app_ws(
+    sqlite_settings: Settings,
+    sample_rows: list[dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast_argon2: None,
+) -> Iterator[Workspace]:
+    """A SQLite workspace with 6 sample items and the demo users, for AppTest."""
+    ws = app_workspace(sqlite_settings, sample_rows, tmp_path, monkeypatch)
+    yield ws
+    ws.db.dispose()
+
+
+def app_test(ws: Workspace, user: str | None = None, page: str | None = None) -> AppTest:
+    """Run the app (or one page file directly) logged in as ``user``."""
+    at = AppTest.from_file(str(PAGES / page if page else APP), default_timeout=30)
+    if user is not None:
+        at.session_state[AUTH_KEY] = login(ws, user, PASSWORD)
+    return at.run()
+
+
+def texts(at: AppTest) -> list[str]:
+    """Every st.text value on the page."""
+    return [t.value for t in at.text]

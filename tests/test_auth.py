@@ -30,7 +30,9 @@ from builder.store.audit import history
 from builder.store.models import Role, User, utcnow
 from builder.store.review import get_user
 from builder.workspace import Workspace
-from tests.review_support import PASSWORD, make_user
+from tests.review_support import PASSWORD, fast_argon2, make_user  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("fast_argon2")
 
 T0 = utcnow().replace(microsecond=0)
 

@@ -25,7 +25,9 @@ from builder.spec import ReviewSpec, TaskSpec
 from builder.store.audit import history
 from builder.store.models import Decision, Item, Release, ReleaseItem, Role
 from builder.workspace import Workspace
-from tests.review_support import make_items, make_user, workspace_with
+from tests.review_support import fast_argon2, make_items, make_user, workspace_with  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("fast_argon2")
 
 CLS = TaskSpec(type="classification", input_fields=["description"], labels=["a", "b", "c"])
 MULTI = TaskSpec(type="multilabel", input_fields=["description"], labels=["a", "b", "c"])
@@ -44,13 +46,17 @@ def test_normalize_answer_by_task_type() -> None:
     # Multilabel: de-duplicated, in the spec's label order.
     assert normalize_answer(MULTI, ["c", "a", "c"]) == ["a", "c"]
     assert normalize_answer(MULTI, "b") == ["b"]
-    with pytest.raises(ReviewError, match="no label chosen; pick at least one label"):
+    with pytest.raises(ReviewError, match="no label given; answer the item, or skip it"):
         normalize_answer(MULTI, [])
+    with pytest.raises(ReviewError, match="no label given; answer the item, or skip it"):
+        normalize_answer(CLS, None)
     with pytest.raises(ReviewError, match=r"label\(s\) \['d'\] are not among"):
         normalize_answer(MULTI, ["a", "d"])
     assert normalize_answer(REF, "  Paris \n") == "Paris"
     with pytest.raises(ReviewError, match="the reference answer is empty"):
         normalize_answer(REF, "   ")
+    with pytest.raises(ReviewError, match="no text given; answer the item, or skip it"):
+        normalize_answer(REF, None)
 
 
 def test_agreement_keys_and_policy() -> None:
@@ -148,8 +154,15 @@ def test_changed_answer_after_release_gets_a_new_revision(
         rel = Release(benchmark_id=bench.id, version="1.0.0", content_hash="x", registry_url="r")  # type: ignore[arg-type]
         s.add(rel)
         s.flush()
-        s.add(ReleaseItem(release_id=rel.id, item_id=item_id, revision=1, split="test",  # type: ignore[arg-type]
-                          answer="devel"))
+        s.add(
+            ReleaseItem(
+                release_id=rel.id,
+                item_id=item_id,
+                revision=1,
+                split="test",  # type: ignore[arg-type]
+                answer="devel",
+            )
+        )
     same = decide(workspace, rita, item_id, "approved", answer="devel")
     assert same.revision == 1
     changed = decide(workspace, rita, item_id, "approved", answer="utils")

@@ -29,7 +29,9 @@ from builder.review.queue import (
 from builder.store.audit import history
 from builder.store.models import Annotation, Item, Role, utcnow
 from builder.workspace import Workspace, open_workspace
-from tests.review_support import make_items, make_user
+from tests.review_support import fast_argon2, make_items, make_user  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("fast_argon2")
 
 T0 = utcnow().replace(microsecond=0)
 

@@ -42,8 +42,8 @@ from builder.fsutil import write_bytes_atomic, write_text_atomic
 
 __all__ = [
     "EMBEDDERS",
-    "EmbeddingCache",
     "Embedder",
+    "EmbeddingCache",
     "FittableEmbedder",
     "SentenceTransformerEmbedder",
     "StaticEmbedder",
@@ -145,10 +145,12 @@ class SentenceTransformerEmbedder:
         except ImportError as e:
             raise _missing(name, "sentence-transformers", e) from None
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
-        self.dim = int(get_dim())
+        # Renamed in sentence-transformers 5; the old name still works with a warning.
+        get_dim = getattr(self._model, "get_embedding_dimension", None)
+        dim = get_dim() if get_dim else self._model.get_sentence_embedding_dimension()
+        if not dim:
+            raise ModelMissingError(f"{path}: the model does not state its embedding size")
+        self.dim = int(dim)
         self.model_id = f"{name}:{_dir_fingerprint(path)}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -166,35 +168,50 @@ class SentenceTransformerEmbedder:
 
 
 class StaticEmbedder:
-    """A model2vec static model: the mean of (weighted) token vectors, normalised."""
+    """A model2vec static model: the mean of (weighted) token vectors, normalised.
+
+    The folder (``model.safetensors``, ``tokenizer.json``, ``config.json``) is read directly
+    rather than through model2vec's loader, which deep-copies the tokenizer and parses its
+    JSON twice (about 6 s against 2 s here); the vectors are the same (a test compares them
+    with model2vec's own ``encode``).
+    """
 
     batch_size = 4096
 
     def __init__(self, path: Path, *, name: str) -> None:
-        _offline()
         try:
-            from model2vec import StaticModel
+            from safetensors import safe_open
+            from scipy import sparse
+            from tokenizers import Tokenizer
         except ImportError as e:
-            raise _missing(name, "model2vec", e) from None
-        from scipy import sparse  # scikit-learn's dependency; imported here to keep start-up quick
-
+            raise _missing(name, getattr(e, "name", None) or "tokenizers", e) from None
         self._sparse = sparse
-        model = StaticModel.from_pretrained(str(path))
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        spec = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
+        with safe_open(str(path / "model.safetensors"), framework="numpy") as f:
+            keys = set(f.keys())
+            vectors = f.get_tensor("embeddings" if "embeddings" in keys else "embedding.weight")
+            weights = f.get_tensor("weights") if "weights" in keys else None
+            mapping = f.get_tensor("mapping") if "mapping" in keys else None
         # One float32 row per token id, with model2vec's vocabulary quantisation (token
         # mapping) and weights folded in: a sentence vector is then a row-sum of this table.
-        table = np.array(model.embedding, dtype=np.float32, copy=True)
-        if model.token_mapping is not None:
-            table = table[np.asarray(model.token_mapping)]
-        if model.weights is not None:
-            table *= np.asarray(model.weights, dtype=np.float32)[:, None]
-        if model.unk_token_id is not None:
-            table[model.unk_token_id] = 0.0  # model2vec drops unknown tokens
+        table = np.array(vectors, dtype=np.float32, copy=True)
+        if mapping is not None:
+            table = table[np.asarray(mapping)]
+        if weights is not None:
+            table *= np.asarray(weights, dtype=np.float32)[:, None]
+        tokens = _vocab_tokens(spec["model"])
+        unk = _unk_id(spec["model"], tokens)
+        if unk is not None:
+            table[unk] = 0.0  # model2vec drops unknown tokens
         self._table = np.ascontiguousarray(table)
-        self._tokenizer = model.tokenizer
-        max_len = model.max_length
+        self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        max_len = config.get("max_length", 512)
         if max_len:
-            self._tokenizer.enable_truncation(max_len)
-            self._max_chars: int | None = max_len * model.median_token_length
+            self._tokenizer.enable_truncation(int(max_len))
+            # model2vec first cuts the string at max_length × the median token length.
+            self._max_chars: int | None = int(max_len) * int(np.median([len(t) for t in tokens]))
         else:
             self._tokenizer.no_truncation()
             self._max_chars = None
@@ -284,6 +301,22 @@ class TfidfEmbedder:
         x = self._vec.transform(list(texts))
         y = self._svd.transform(x) if self._svd is not None else x.toarray()
         return normalize_rows(y)
+
+
+def _vocab_tokens(model: dict[str, Any]) -> list[str]:
+    """Token strings in id order, from the ``model`` part of a tokenizer.json."""
+    vocab = model.get("vocab", [])
+    if isinstance(vocab, dict):  # WordPiece / BPE / WordLevel: token → id
+        return [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    return [entry[0] for entry in vocab]  # Unigram: [token, score] in id order
+
+
+def _unk_id(model: dict[str, Any], tokens: list[str]) -> int | None:
+    if model.get("type") == "Unigram":
+        unk = model.get("unk_id")
+        return None if unk is None else int(unk)
+    token = model.get("unk_token")
+    return tokens.index(token) if token in tokens else None
 
 
 def _model_dir_kind(path: Path) -> str | None:

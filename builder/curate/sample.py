@@ -1,14 +1,16 @@
-"""Representative sampling: k-means cells, proportional allocation, facility location inside.
+"""Representative sampling: k-means cells, proportional quotas, facility location over the pool.
 
 1. Cluster the eligible pool with k-means (``k`` from :func:`choose_k` unless given).
 2. Give the budget to strata (when a strata field is set: proportional with a minimum), then
    inside each stratum to its clusters in proportion to their size, with at least one pick
    for every cluster that can have one (:func:`allocate`, largest remainder).
-3. Inside each (stratum, cluster) cell pick items greedily by *facility location*
-   (:func:`facility_location`): each pick is the member that most raises the summed
-   similarity of every member to its nearest pick, i.e. that best lowers the mean cosine
-   distance from the cell's records to the sample. Unlike farthest-point picking it does not
-   chase outliers, so the sample keeps the pool's mix.
+3. Fill those quotas greedily by *facility location* (:func:`facility_location`): each next
+   pick is the candidate, from a cell with quota left, that most raises the summed similarity
+   of every record of the pool to its nearest pick, i.e. that best lowers the mean cosine
+   distance from the pool to the sample. Coverage is scored over the whole pool, not cell by
+   cell, so a pick near a cell's edge also counts for the neighbouring cell. Unlike
+   farthest-point picking it does not chase outliers, so the sample keeps the pool's mix;
+   the quotas keep the mix proportional and every cluster present.
 4. Every pick gets an inclusion weight: the records of its cell divided by the picks there
    (cells left without a pick hand their records to the cell of the nearest pick), so the
    weights of the whole sample add up to the eligible pool size and a score averaged with
@@ -33,10 +35,10 @@ from builder.curate.dedup import kmeans_centroids, nearest_centroids
 
 __all__ = ["SampleResult", "allocate", "choose_k", "facility_location", "representative_sample"]
 
-MAX_CLIENTS = 8192
-"""Members a cell's greedy scores coverage on (a seeded subsample beyond that)."""
-MAX_CANDIDATES = 2048
-"""Members a cell's greedy may pick from (a seeded subsample beyond that)."""
+MAX_CLIENTS = 6000
+"""Points whose coverage the greedy scores (a seeded, cell-stratified sample beyond that)."""
+MAX_CANDIDATES = 6000
+"""Points the greedy may pick from (a seeded sample per cell beyond that)."""
 
 
 def choose_k(n_points: int, sample_size: int, per_cluster: float = 3.0) -> int:
@@ -102,36 +104,46 @@ def facility_location(
     candidates: np.ndarray,
     m: int,
     *,
-    start: np.ndarray | None = None,
     client_weight: np.ndarray | None = None,
-) -> tuple[list[int], np.ndarray]:
-    """Greedy facility location: ``m`` candidate indices maximising Σ_client w · max_pick cos.
+    start: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    quotas: np.ndarray | None = None,
+) -> list[int]:
+    """Greedy facility location: up to ``m`` candidate indices maximising Σ w · max cos.
 
-    ``start`` is each client's similarity to what is already chosen (−1: nothing yet);
-    ``client_weight`` how many records each client stands for (default 1). Returns the picks
-    in order and, per client, the index (into the picks) of its nearest pick, or −1.
+    The objective is the weighted similarity of every client to its most similar pick, so each
+    next pick is the candidate that most lowers the clients' mean cosine distance to the
+    sample. ``start``: each client's similarity to what is already chosen (default −1, nothing);
+    ``groups``/``quotas``: a group per candidate and the most picks per group (a partition
+    constraint). Lazy greedy: a pick's gain can only shrink as picks are added, so stale gains
+    are upper bounds and only the top of the heap is recomputed. Ties go to the lower index.
     """
-    sims = clients @ candidates.T
+    sims = np.ascontiguousarray(candidates @ clients.T)  # a candidate's row is contiguous
     w = np.ones(len(clients), dtype=np.float32) if client_weight is None else client_weight
-    cur = np.full(len(clients), -1.0, dtype=np.float32) if start is None else start.copy()
+    w = np.asarray(w, dtype=np.float32)
+    cur = (
+        np.full(len(clients), -1.0, dtype=np.float32) if start is None else start.astype(np.float32)
+    )
+    left = None if quotas is None else np.array(quotas, dtype=np.int64)
+    gains = np.empty(len(candidates), dtype=np.float64)
+    for lo in range(0, len(candidates), 512):
+        gains[lo : lo + 512] = np.maximum(sims[lo : lo + 512] - cur, 0.0) @ w
+    heap = [(-float(g), j) for j, g in enumerate(gains)]
+    heapq.heapify(heap)
     chosen: list[int] = []
-    taken = np.zeros(len(candidates), dtype=bool)
-    for _ in range(min(m, len(candidates))):
-        gain = w @ np.maximum(sims - cur[:, None], 0.0)
-        gain[taken] = -1.0
-        j = int(np.argmax(gain))  # first index on a tie
+    while len(chosen) < m and heap:
+        _, j = heapq.heappop(heap)
+        if left is not None and groups is not None and left[groups[j]] <= 0:
+            continue
+        gain = float(np.maximum(sims[j] - cur, 0.0) @ w)
+        if heap and gain < -heap[0][0]:
+            heapq.heappush(heap, (-gain, j))
+            continue
         chosen.append(j)
-        taken[j] = True
-        np.maximum(cur, sims[:, j], out=cur)
-    nearest = np.full(len(clients), -1, dtype=np.int64)
-    if chosen:
-        picked = sims[:, chosen]
-        best = picked.argmax(axis=1)
-        better = picked[np.arange(len(clients)), best] >= (
-            start if start is not None else np.full(len(clients), -np.inf)
-        )
-        nearest[better] = best[better]
-    return chosen, nearest
+        np.maximum(cur, sims[j], out=cur)
+        if left is not None and groups is not None:
+            left[groups[j]] -= 1
+    return chosen
 
 
 @dataclass
@@ -154,8 +166,51 @@ class SampleResult:
     """Per stratum (when stratified): ``stratum``, ``size``, ``picked``, ``held``."""
 
 
-def _subsample(idx: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
-    return idx if len(idx) <= limit else np.sort(rng.choice(idx, limit, replace=False))
+def _client_sample(
+    cell_of: np.ndarray, limit: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points whose coverage the greedy scores, and their weights (records each stands for).
+
+    All points when there are at most ``limit``; else a seeded sample stratified by cell
+    (at least one per cell), each weighted by its cell's size over its cell's sample size.
+    """
+    n = len(cell_of)
+    if n <= limit:
+        return np.arange(n), np.ones(n, dtype=np.float32)
+    cells, inverse, counts = np.unique(cell_of, return_inverse=True, return_counts=True)
+    take = np.maximum(1, np.floor(limit * counts / n)).astype(np.int64)
+    idx: list[np.ndarray] = []
+    wts: list[np.ndarray] = []
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    for c in range(len(cells)):
+        members = order[bounds[c] : bounds[c + 1]]
+        got = members if take[c] >= len(members) else rng.choice(members, take[c], replace=False)
+        idx.append(np.asarray(got))
+        wts.append(np.full(len(got), counts[c] / len(got), dtype=np.float32))
+    all_idx = np.concatenate(idx)
+    sort = np.argsort(all_idx)
+    return all_idx[sort], np.concatenate(wts)[sort]
+
+
+def _candidate_sample(
+    cell_of: np.ndarray,
+    pickable: np.ndarray,
+    quota: dict[int, int],
+    limit: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Pickable points of cells with a quota; beyond ``limit``, a seeded sample per cell that
+    keeps at least 8 candidates per pick a cell must make."""
+    pts = np.flatnonzero(pickable & np.isin(cell_of, list(quota)))
+    if len(pts) <= limit:
+        return pts
+    out: list[np.ndarray] = []
+    for cell, q in sorted(quota.items()):
+        members = pts[cell_of[pts] == cell]
+        want = max(8 * q, round(limit * len(members) / len(pts)))
+        out.append(members if want >= len(members) else rng.choice(members, want, replace=False))
+    return np.sort(np.concatenate(out))
 
 
 def representative_sample(
@@ -174,9 +229,8 @@ def representative_sample(
 
     ``held``: mask of points already in the sample (earlier items); ``pickable``: mask of points
     that may be picked (default: not held); ``strata``: a stratum label per point; ``mass``: how
-    many pool records each point stands for (itself plus the duplicates removed in its favour;
-    default 1). Allocation, coverage and weights all count records by mass, so removing
-    duplicates does not skew the sample's mix away from the pool's.
+    many pool records each point stands for (itself plus the duplicates removed in its
+    favour; default 1), used for the inclusion weights.
     """
     n = len(x)
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -184,74 +238,88 @@ def representative_sample(
     held_m = np.zeros(n, dtype=bool) if held is None else np.asarray(held, dtype=bool)
     pick_m = ~held_m if pickable is None else np.asarray(pickable, dtype=bool) & ~held_m
     size = int(min(max(size, 0), pick_m.sum()))
-    rng = np.random.default_rng(seed)
-    total = int(held_m.sum()) + size
-    k = max(1, min(n, k or choose_k(n, total))) if n else 1
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return SampleResult(empty, empty, np.zeros(0), {}, 0)
+    rng = np.random.default_rng(seed)
+    k = max(1, min(n, k or choose_k(n, int(held_m.sum()) + size)))
     raw = nearest_centroids(x, kmeans_centroids(x, k, seed=seed))[:, 0]
     # Renumber clusters by size (largest first, then old id) so numbers read naturally.
     counts = np.bincount(raw, minlength=k)
     rank = np.empty(k, dtype=np.int64)
     rank[sorted(range(k), key=lambda c: (-counts[c], c))] = np.arange(k)
     cluster = rank[raw]
-    labels = np.asarray(["" for _ in range(n)] if strata is None else list(strata), dtype=object)
-    names = sorted(set(labels.tolist()))
+    labels = ["" for _ in range(n)] if strata is None else [str(v) for v in strata]
+    names = sorted(set(labels))
     index = {name: i for i, name in enumerate(names)}
     s_of = np.fromiter((index[v] for v in labels), dtype=np.int64, count=n)
-    n_s = np.bincount(s_of, weights=mass_v, minlength=len(names))
-    quota = allocate(
+    n_s = np.bincount(s_of, minlength=len(names))
+    s_quota = allocate(
         n_s,
         size,
         held=np.bincount(s_of[held_m], minlength=len(names)),
         capacity=np.bincount(s_of[pick_m], minlength=len(names)),
         minimum=min_per_stratum if strata is not None else 0,
     )
-    new = np.zeros(n, dtype=bool)
-    reason: dict[int, str] = {}
     cell_of = s_of * k + cluster
-    for s, name in enumerate(names):
+    quota: dict[int, int] = {}
+    for s in range(len(names)):
         in_s = s_of == s
-        n_c = np.bincount(cluster[in_s], weights=mass_v[in_s], minlength=k)
         alloc = allocate(
-            n_c,
-            int(quota[s]),
+            np.bincount(cluster[in_s], minlength=k),
+            int(s_quota[s]),
             held=np.bincount(cluster[in_s & held_m], minlength=k),
             capacity=np.bincount(cluster[in_s & pick_m], minlength=k),
         )
-        for c in np.flatnonzero(alloc):
-            members = np.flatnonzero(cell_of == s * k + c)
-            clients = _subsample(members, MAX_CLIENTS, rng)
-            cands = _subsample(members[pick_m[members]], MAX_CANDIDATES, rng)
-            anchors = members[held_m[members]]
-            start = None
-            if len(anchors):
-                start = (x[clients] @ x[anchors].T).max(axis=1)
-            cw = mass_v[clients].astype(np.float32)
-            chosen, nearest = facility_location(
-                x[clients], x[cands], int(alloc[c]), start=start, client_weight=cw
-            )
-            scale = mass_v[members].sum() / cw.sum()
-            for r, j in enumerate(chosen):
-                i = int(cands[j])
-                new[i] = True
-                covers = round(float(cw[nearest == r].sum()) * scale)
-                why = (
-                    f"cluster {int(c)} ({round(n_c[c])} records, {int(alloc[c])} picked"
-                    + (f", {len(anchors)} already in the benchmark" if len(anchors) else "")
-                    + f"): facility-location pick {r + 1} of {int(alloc[c])}, "
-                    f"the nearest pick for ~{covers} of its records"
-                )
-                if strata is not None:
-                    why += f"; stratum {name!r} ({round(n_s[s])} records, {int(quota[s])} picked)"
-                reason[i] = why
+        quota.update({s * k + int(c): int(alloc[c]) for c in np.flatnonzero(alloc)})
+    clients, cw = _client_sample(cell_of, MAX_CLIENTS, rng)
+    cands = _candidate_sample(cell_of, pick_m, quota, MAX_CANDIDATES, rng)
+    start = None
+    anchors = np.flatnonzero(held_m)
+    if len(anchors):
+        start = np.full(len(clients), -1.0, dtype=np.float32)
+        for lo in range(0, len(anchors), 2048):
+            sims = x[clients] @ x[anchors[lo : lo + 2048]].T
+            np.maximum(start, sims.max(axis=1), out=start)
+    cell_ids = sorted(quota)
+    group_of = {cell: g for g, cell in enumerate(cell_ids)}
+    groups = np.fromiter((group_of[c] for c in cell_of[cands]), dtype=np.int64, count=len(cands))
+    chosen = facility_location(
+        x[clients],
+        x[cands],
+        size,
+        client_weight=cw,
+        start=start,
+        groups=groups,
+        quotas=np.array([quota[c] for c in cell_ids], dtype=np.int64),
+    )
+    picks = np.sort(cands[chosen]).astype(np.int64)
+    new = np.zeros(n, dtype=bool)
+    new[picks] = True
+    reason = _reasons(
+        x,
+        picks,
+        chosen,
+        cands,
+        clients,
+        cw,
+        start,
+        cluster,
+        s_of,
+        names,
+        n_s,
+        s_quota,
+        quota,
+        k,
+        held_m,
+        strata is not None,
+    )
     weight = _weights(x, cell_of, new | held_m, s_of, mass_v)
-    picks = np.flatnonzero(new)
     clusters = [
         {
             "cluster": int(c),
-            "size": round(float(mass_v[cluster == c].sum())),
+            "size": int((cluster == c).sum()),
+            "records": round(float(mass_v[cluster == c].sum())),
             "picked": int((cluster[new] == c).sum()),
             "held": int((cluster[held_m] == c).sum()),
         }
@@ -261,7 +329,7 @@ def representative_sample(
         [
             {
                 "stratum": name,
-                "size": round(float(n_s[s])),
+                "size": int(n_s[s]),
                 "picked": int((s_of[new] == s).sum()),
                 "held": int((s_of[held_m] == s).sum()),
             }
@@ -271,6 +339,49 @@ def representative_sample(
         else []
     )
     return SampleResult(picks, cluster, weight, reason, k, clusters, strata_rows)
+
+
+def _reasons(
+    x: np.ndarray,
+    picks: np.ndarray,
+    chosen: list[int],
+    cands: np.ndarray,
+    clients: np.ndarray,
+    cw: np.ndarray,
+    start: np.ndarray | None,
+    cluster: np.ndarray,
+    s_of: np.ndarray,
+    names: list[str],
+    n_s: np.ndarray,
+    s_quota: np.ndarray,
+    quota: dict[int, int],
+    k: int,
+    held_m: np.ndarray,
+    stratified: bool,
+) -> dict[int, str]:
+    """One sentence per pick: its cluster, its place in the greedy, the records it covers."""
+    order = [int(cands[j]) for j in chosen]
+    if not order:
+        return {}
+    sims = x[clients] @ x[order].T
+    best = sims.argmax(axis=1)
+    own = sims[np.arange(len(clients)), best] > (start if start is not None else -np.inf)
+    covers = np.bincount(best[own], weights=cw[own], minlength=len(order))
+    sizes = np.bincount(cluster, minlength=k)
+    out: dict[int, str] = {}
+    for r, i in enumerate(order):
+        c, s = int(cluster[i]), int(s_of[i])
+        held_c = int((held_m & (cluster == c)).sum())
+        why = (
+            f"cluster {c} ({int(sizes[c])} records, {quota[s * k + c]} new pick(s)"
+            + (f", {held_c} already in the benchmark" if held_c else "")
+            + f"): facility-location pick {r + 1} of {len(order)}, the nearest pick for "
+            f"~{round(float(covers[r]))} records"
+        )
+        if stratified:
+            why += f"; stratum {names[s]!r} ({int(n_s[s])} records, {int(s_quota[s])} new pick(s))"
+        out[i] = why
+    return out
 
 
 def _weights(

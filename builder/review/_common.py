@@ -8,8 +8,8 @@ from sqlmodel import Session
 
 from builder.errors import ConfigError, NotFoundError
 from builder.spec import BenchmarkSpec
-from builder.store.benchmarks import get_benchmark, list_benchmarks
-from builder.store.models import Benchmark, utcnow
+from builder.store.models import utcnow
+from builder.store.review import BenchRef, benchmark_refs, benchmark_spec
 from builder.workspace import Workspace
 
 __all__ = ["bench_in", "clock", "spec_of"]
@@ -28,7 +28,14 @@ def clock(now: datetime | None) -> datetime:
     return now
 
 
-def bench_in(session: Session, ws: Workspace, name: str | None) -> tuple[Benchmark, BenchmarkSpec]:
+def _spec(session: Session, ref: BenchRef) -> BenchmarkSpec:
+    spec = _SPECS.get(ref.spec_hash)
+    if spec is None:
+        spec = _SPECS[ref.spec_hash] = BenchmarkSpec.model_validate(benchmark_spec(session, ref.id))
+    return spec
+
+
+def bench_in(session: Session, ws: Workspace, name: str | None) -> tuple[BenchRef, BenchmarkSpec]:
     """The benchmark to act on, read inside the caller's transaction (no extra round trip).
 
     Selection and errors follow :meth:`Workspace.benchmark` (which opens its own session,
@@ -36,38 +43,29 @@ def bench_in(session: Session, ws: Workspace, name: str | None) -> tuple[Benchma
     """
     wanted = name or ws.settings.benchmark
     if wanted:
-        bench = get_benchmark(session, wanted)
-        if bench is None:
-            names = [b.name for b in list_benchmarks(session)]
+        refs = benchmark_refs(session, name=wanted)
+        if not refs:
+            names = [b.name for b in benchmark_refs(session)]
             raise NotFoundError(
                 f"benchmark {wanted!r} is not in this workspace (it has {names or 'none'}); "
                 "check --benchmark or run `benchsmith init --spec FILE`"
             )
     else:
-        benches = list_benchmarks(session)
-        if not benches:
+        refs = benchmark_refs(session)
+        if not refs:
             raise ConfigError(
                 f"no benchmark in the workspace {ws.settings.home}; "
                 "run `benchsmith init --spec FILE` first"
             )
-        if len(benches) > 1:
+        if len(refs) > 1:
             raise ConfigError(
-                f"the workspace holds several benchmarks {[b.name for b in benches]}; "
+                f"the workspace holds several benchmarks {[b.name for b in refs]}; "
                 "pick one with --benchmark NAME"
             )
-        bench = benches[0]
-    spec = _SPECS.get(bench.spec_hash)
-    if spec is None:
-        spec = _SPECS[bench.spec_hash] = BenchmarkSpec.model_validate(bench.spec)
-    return bench, spec
+    return refs[0], _spec(session, refs[0])
 
 
-def spec_of(session: Session, benchmark_id: int) -> tuple[Benchmark, BenchmarkSpec]:
+def spec_of(session: Session, benchmark_id: int) -> tuple[BenchRef, BenchmarkSpec]:
     """The benchmark an item belongs to, and its parsed spec."""
-    bench = session.get(Benchmark, benchmark_id)
-    if bench is None:  # pragma: no cover - items reference benchmarks by foreign key
-        raise NotFoundError(f"benchmark id {benchmark_id} does not exist")
-    spec = _SPECS.get(bench.spec_hash)
-    if spec is None:
-        spec = _SPECS[bench.spec_hash] = BenchmarkSpec.model_validate(bench.spec)
-    return bench, spec
+    (ref,) = benchmark_refs(session, id=benchmark_id)
+    return ref, _spec(session, ref)

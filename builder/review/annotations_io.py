@@ -22,6 +22,7 @@ from builder.errors import BenchsmithError, ReviewError
 from builder.fsutil import write_text_atomic
 from builder.review._common import bench_in, clock
 from builder.review.auth import Actor, authorize, operator
+from builder.review.consensus import check_comment, normalize_answer, normalize_flags
 from builder.review.queue import record_answer
 from builder.review.users import check_name
 from builder.spec import TaskSpec, TaskType
@@ -34,6 +35,7 @@ from builder.workspace import Workspace
 
 __all__ = [
     "FORMAT_VERSION",
+    "SCHEMAS",
     "AnnotationLine",
     "DecisionLine",
     "ImportReport",
@@ -103,6 +105,10 @@ def lines_schema() -> dict[str, Any]:
     return schema
 
 
+SCHEMAS = {"annotations": lines_schema}
+"""Picked up by ``python -m builder.schemas`` (``schemas/annotations.schema.json``)."""
+
+
 @dataclass
 class ImportReport:
     """What an import did."""
@@ -163,7 +169,9 @@ def _parse(
                     skipped += 1
                     continue
                 check_name(line.annotator)
-                answer = _answer_of(task, line)
+                answer = normalize_answer(task, _answer_of(task, line))
+                normalize_flags(line.flags)
+                check_comment(line.comment)
             except ValidationError as e:
                 msgs = "; ".join(
                     f"{'.'.join(map(str, err['loc'])) or 'line'}: {err['msg']}"
@@ -187,6 +195,7 @@ def _parse(
 
 
 def _fail(path: Path, errors: list[str]) -> None:
+    errors = sorted(errors, key=lambda e: int(e.split(":", 1)[0].removeprefix("line ")))
     shown = errors[:MAX_REPORTED]
     more = f"\n  … and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
     raise ReviewError(

@@ -8,6 +8,7 @@ their very next action, whatever their browser session says.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from builder.errors import PermissionDenied, ReviewError
 from builder.review._common import clock
 from builder.store.audit import log_event
 from builder.store.models import Role, User
-from builder.store.review import get_user, get_user_by_id, transaction
+from builder.store.review import get_user, transaction, user_state
 from builder.workspace import Workspace, current_actor
 
 __all__ = [
@@ -51,9 +52,17 @@ SESSION_TTL = timedelta(hours=8)
 MIN_PASSWORD_LENGTH = 8
 
 _HASHER = PasswordHasher()
-# Verified against when the user does not exist, so that an unknown name costs the same
-# time as a wrong password and cannot be told apart by timing.
-_DUMMY_HASH = _HASHER.hash("benchsmith-no-such-user")
+"""argon2id with the library's RFC 9106 defaults (tests swap in cheaper parameters)."""
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # Verified against when the user does not exist, so that an unknown name costs the
+    # same time as a wrong password and cannot be told apart by timing. Made on first use:
+    # hashing takes a good fraction of a second, too slow for every CLI start.
+    return hasher.hash("benchsmith-no-such-user")
+
+
 _BAD_LOGIN = "unknown user or wrong password for {name!r}; check both and try again"
 
 
@@ -112,7 +121,9 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches the stored hash (False when there is none)."""
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _HASHER.verify(password_hash or _dummy_hash(_HASHER), password) and bool(
+            password_hash
+        )
     except (VerificationError, InvalidHashError):
         return False
 
@@ -124,17 +135,22 @@ def authorize(session: Session, actor: Actor, need: Role | str, action: str) -> 
     """
     if actor.user_id is None:
         return actor
-    user = get_user_by_id(session, actor.user_id)
-    if user is None or user.disabled:
+    state = user_state(session, actor.user_id)
+    if state is None or state[2]:
         raise PermissionDenied(
             f"user {actor.name!r} is disabled or was removed; ask a lead to enable the account"
         )
-    if not has_role(user.role, need):
+    name, role, _ = state
+    if not has_role(role, need):
         raise PermissionDenied(
-            f"{action} needs the {Role(need).value} role but {user.name!r} is "
-            f"{user.role}; ask a lead to change the role"
+            f"{action} needs the {Role(need).value} role but {name!r} is "
+            f"{role}; ask a lead to change the role"
         )
-    return replace(actor, role=Role(user.role), name=user.name)
+    return (
+        actor
+        if (name, role) == (actor.name, actor.role)
+        else replace(actor, role=Role(role), name=name)
+    )
 
 
 def _lockout(failures: int) -> timedelta:

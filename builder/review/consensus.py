@@ -24,13 +24,13 @@ from builder.review._common import clock, spec_of
 from builder.review.auth import Actor, authorize
 from builder.spec import BenchmarkSpec, ReviewSpec, TaskSpec, TaskType
 from builder.store.audit import log_event
+from builder.store.leases import reset_assignments
 from builder.store.models import Item, ItemStatus, Role
 from builder.store.review import (
     add_decision,
-    current_annotations,
+    current_answers,
     lock_item,
     released_at_revision,
-    reset_assignments,
     retire_annotations,
     transaction,
 )
@@ -91,6 +91,9 @@ def normalize_answer(task: TaskSpec, answer: Any) -> Any:
     classification → one label; multilabel → a non-empty list of labels in the spec's order;
     reference_answer → non-empty text (stripped).
     """
+    if answer is None or answer == []:
+        what = "text" if task.type is TaskType.reference_answer else "label"
+        raise ReviewError(f"no {what} given; answer the item, or skip it")
     if task.type is TaskType.classification:
         if not isinstance(answer, str) or answer not in task.labels:
             raise ReviewError(
@@ -109,7 +112,7 @@ def normalize_answer(task: TaskSpec, answer: Any) -> Any:
                 f"({_labels_hint(task.labels)}); pick from task.labels"
             )
         if not chosen:
-            raise ReviewError("no label chosen; pick at least one label (or flag the item)")
+            raise ReviewError("no label given; answer the item, or skip it")
         return [label for label in task.labels if label in set(chosen)]
     if not isinstance(answer, str) or not answer.strip():
         raise ReviewError("the reference answer is empty; write the answer text")
@@ -248,10 +251,10 @@ def _approve(
 def apply_consensus(s: Session, item: Item, spec: BenchmarkSpec, *, at: datetime) -> None:
     """Once the item has all its answers, approve it or route it to a reviewer (same transaction)."""
     assert item.id is not None
-    current = current_annotations(s, item.id)
+    current = current_answers(s, item.id)
     if len(current) < spec.review.annotators_per_item:
         return
-    outcome = resolve(spec.task, spec.review, [(a.answer, a.flags) for a, _ in current])
+    outcome = resolve(spec.task, spec.review, current)
     if outcome.status is ItemStatus.approved:
         _approve(
             s,
@@ -328,7 +331,7 @@ def decide(
             )
         if verdict is Verdict.approved:
             if answer is None:
-                answers = [a.answer for a, _ in current_annotations(s, item_id)]
+                answers = [a for a, _ in current_answers(s, item_id)]
                 answer = suggest(spec.task, answers)
                 if answer is None or len({answer_key(spec.task, a) for a in answers}) != 1:
                     raise ReviewError(

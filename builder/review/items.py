@@ -27,6 +27,7 @@ from builder.spec import BenchmarkSpec
 from builder.store.audit import history
 from builder.store.models import Annotation, AuditEvent, Item, ItemStatus, Record, Role
 from builder.store.review import (
+    ItemView,
     adjudication_item_ids,
     current_annotations,
     item_with_record,
@@ -52,16 +53,16 @@ __all__ = [
 ]
 
 
-def item_fields(spec: BenchmarkSpec, item: Item, record: Record) -> dict[str, Any]:
+def item_fields(spec: BenchmarkSpec, item: ItemView) -> dict[str, Any]:
     """The input fields annotators see, with the redacted text when curation redacted it."""
     out: dict[str, Any] = {}
     for name in spec.task.input_fields:
         if name == spec.source.text_field and item.text is not None:
             out[name] = item.text
-        elif name == spec.source.text_field and name not in record.data:
-            out[name] = record.text
+        elif name == spec.source.text_field and name not in item.data:
+            out[name] = item.record_text
         else:
-            out[name] = record.data.get(name)
+            out[name] = item.data.get(name)
     return out
 
 
@@ -120,7 +121,10 @@ def _case(s: Session, spec: BenchmarkSpec, item: Item, record: Record) -> Case:
         status=item.status,
         revision=item.revision,
         is_gold=item.is_gold,
-        fields=item_fields(spec, item, record),
+        fields=item_fields(
+            spec,
+            ItemView(item.id, record.source_id, item.text, item.flags, record.text, record.data),
+        ),
         curation={"cluster": item.cluster, "reason": item.reason, "flags": dict(item.flags)},
         answers=answers,
         suggestion=suggest(spec.task, [a.answer for a in answers]),

@@ -39,21 +39,24 @@ from builder.review.consensus import (
 from builder.review.items import AnswerView, item_fields
 from builder.spec import BenchmarkSpec
 from builder.store.audit import log_event
-from builder.store.models import Item, ItemStatus, Role
-from builder.store.pool import item_counts
-from builder.store.review import (
+from builder.store.leases import (
     LeaseRow,
     active_lease,
-    add_annotation,
     completed_count,
-    item_with_record,
+    has_gold,
     lease_rows,
-    lock_item,
-    my_current_annotation,
     pick_gold_item,
     pick_open_item,
     set_lease,
     skip_lease,
+)
+from builder.store.models import Item, ItemStatus, Role
+from builder.store.pool import item_counts
+from builder.store.review import (
+    add_annotation,
+    item_view,
+    lock_item,
+    my_current_annotation,
     transaction,
 )
 from builder.store.review import (
@@ -162,17 +165,10 @@ def _task(
     until: datetime | None,
     previous: AnswerView | None = None,
 ) -> Task:
-    found = item_with_record(s, item_id)
-    assert found is not None
-    item, record = found
-    return Task(
-        item_id=item_id,
-        source_id=record.source_id,
-        fields=item_fields(spec, item, record),
-        curation_flags=dict(item.flags),
-        lease_expires_at=until,
-        previous=previous,
-    )
+    view = item_view(s, item_id)
+    assert view is not None
+    return Task(item_id=item_id, source_id=view.source_id, fields=item_fields(spec, view),
+                curation_flags=dict(view.flags), lease_expires_at=until, previous=previous)  # fmt: skip
 
 
 def next_item(
@@ -181,16 +177,18 @@ def next_item(
     """The annotator's current item (its lease renewed) or a newly leased one; None when done."""
     at = clock(now)
     with transaction(ws.db) as s:
-        actor = _annotator(s, actor)
+        actor, uid = _annotator(s, actor)
         bench, spec = bench_in(s, ws, benchmark)
         assert bench.id is not None
-        uid, k = actor.user_id, spec.review.annotators_per_item
+        k = spec.review.annotators_per_item
         until = at + timedelta(minutes=spec.review.lease_minutes)
         item_id = active_lease(s, benchmark_id=bench.id, annotator_id=uid, now=at)
         if item_id is not None:
             set_lease(s, item_id=item_id, annotator_id=uid, now=at, expires_at=until)
             return _task(s, spec, item_id, until)
-        if _gold_due(uid, completed_count(s, benchmark_id=bench.id, annotator_id=uid)):
+        if has_gold(s, bench.id) and _gold_due(
+            uid, completed_count(s, benchmark_id=bench.id, annotator_id=uid)
+        ):
             item_id = pick_gold_item(s, benchmark_id=bench.id, annotator_id=uid)
             if item_id is not None:
                 set_lease(s, item_id=item_id, annotator_id=uid, now=at, expires_at=until)
@@ -261,15 +259,9 @@ def record_answer(
                 + "; your answer was not saved, take the next item"
             )
         set_lease(s, item_id=item.id, annotator_id=uid, now=at, expires_at=at, completed=True)
-    row = add_annotation(
-        s,
-        item_id=item.id,
-        annotator_id=uid,
-        answer=answer,
-        flags=flag_list,
-        comment=text,
-        supersedes=mine,
-    )
+    row_id = add_annotation(s, item_id=item.id, annotator_id=uid, answer=answer,
+                            flags=flag_list, comment=text,
+                            supersedes=mine.id if mine is not None else None, now=at)  # fmt: skip
     log_event(
         s,
         actor=actor.name,
@@ -279,30 +271,30 @@ def record_answer(
         benchmark_id=item.benchmark_id,
         before={"answer": mine.answer, "flags": mine.flags} if mine else None,
         after={
-            "annotation": row.id,
+            "annotation": row_id,
             "answer": answer,
             "flags": flag_list,
             "comment": text,
             "via": via,
         },
     )
+    item.updated_at = at
     if not item.is_gold:
         if item.status == ItemStatus.candidate:
             item.status = ItemStatus.in_review.value
         apply_consensus(s, item, spec, at=at)
-    item.updated_at = at
     s.add(item)
     return SubmitResult(item.id, item.status, revised=mine is not None)
 
 
-def _annotator(s: Session, actor: Actor) -> Actor:
+def _annotator(s: Session, actor: Actor) -> tuple[Actor, int]:
     actor = authorize(s, actor, Role.annotator, "labeling")
     if actor.user_id is None:
         raise ReviewError(
             f"{actor.name!r} is acting from the shell; answers need a user account "
             "(`benchsmith users add`) or `benchsmith annotations import`"
         )
-    return actor
+    return actor, actor.user_id
 
 
 def _locked(s: Session, item_id: int) -> Item:
@@ -325,7 +317,7 @@ def submit(
     """Save the annotator's answer (or revise it while the item is undecided)."""
     at = clock(now)
     with transaction(ws.db) as s:
-        actor = _annotator(s, actor)
+        actor, _ = _annotator(s, actor)
         item = _locked(s, item_id)
         _, spec = spec_of(s, item.benchmark_id)
         return record_answer(s, actor, item, spec, answer, flags=flags, comment=comment, at=at)
@@ -335,9 +327,9 @@ def skip(ws: Workspace, actor: Actor, item_id: int, *, now: datetime | None = No
     """Give the item back: its slot frees at once; it returns to this annotator last."""
     at = clock(now)
     with transaction(ws.db) as s:
-        actor = _annotator(s, actor)
+        actor, uid = _annotator(s, actor)
         item = _locked(s, item_id)
-        if not skip_lease(s, item_id=item_id, annotator_id=actor.user_id, now=at):
+        if not skip_lease(s, item_id=item_id, annotator_id=uid, now=at):
             raise ReviewError(f"item {item_id} is not leased to {actor.name!r}; nothing to skip")
         log_event(
             s,
@@ -352,8 +344,8 @@ def skip(ws: Workspace, actor: Actor, item_id: int, *, now: datetime | None = No
 def open_answered(ws: Workspace, actor: Actor, item_id: int) -> Task:
     """An item the annotator already answered, with their answer, for revising it."""
     with transaction(ws.db) as s:
-        actor = _annotator(s, actor)
-        mine = my_current_annotation(s, item_id, actor.user_id)
+        actor, uid = _annotator(s, actor)
+        mine = my_current_annotation(s, item_id, uid)
         if mine is None:
             raise ReviewError(
                 f"{actor.name!r} has no current answer to item {item_id}; take items from the queue"
@@ -381,10 +373,10 @@ def my_answers(
 ) -> list[MyAnswer]:
     """The annotator's current answers, newest first (only their own: labeling is blind)."""
     with transaction(ws.db) as s:
-        actor = _annotator(s, actor)
+        actor, uid = _annotator(s, actor)
         bench, _ = bench_in(s, ws, benchmark)
         assert bench.id is not None
-        rows = _my_answers(s, benchmark_id=bench.id, annotator_id=actor.user_id, limit=limit)
+        rows = _my_answers(s, benchmark_id=bench.id, annotator_id=uid, limit=limit)
         return [
             MyAnswer(
                 a.item_id,

@@ -122,7 +122,10 @@ def start_app(
     log.parent.mkdir(parents=True, exist_ok=True)
     out: IO[bytes] = log.open("ab")
     proc = subprocess.Popen(
-        app_command(host, port), env=app_env(settings), stdout=out, stderr=subprocess.STDOUT,
+        app_command(host, port),
+        env=app_env(settings),
+        stdout=out,
+        stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
     out.close()
@@ -138,8 +141,7 @@ def start_app(
         time.sleep(0.2)
     server.stop()
     raise ReviewError(
-        f"the review app did not answer on {server.url} within {ready_timeout:.0f} s; "
-        f"see {log}"
+        f"the review app did not answer on {server.url} within {ready_timeout:.0f} s; see {log}"
     )
 
 

@@ -294,6 +294,10 @@ class Evaluation(SQLModel, table=True):
     benchmark: str = Field(max_length=64, index=True)
     version: str = Field(max_length=64)
     model: str = Field(max_length=256)
+    split: str = Field(default="test", max_length=32)
+    """Release split the predictions were scored on."""
+    predictions_sha256: str = Field(default="", max_length=64)
+    """sha256 of the predictions file, so a result can be traced to its input."""
     created_at: datetime = _ts()
     created_by: str = ""
     metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,28 +1,27 @@
-"""SQL for the review workflow: users, leases, annotations, decisions and item listings.
+"""SQL for the review workflow: users, benchmarks by name, items, annotations, decisions.
 
-Concurrency contract (see ``builder/review/queue.py``): every write that can take a slot of
-an item (a lease, a late submit, an import) first locks the item row — ``SELECT … FOR
-UPDATE`` on PostgreSQL (``SKIP LOCKED`` when picking from the queue), the database-wide
-``BEGIN IMMEDIATE`` write lock on SQLite — and then re-reads the item's assignments in a
-fresh statement, so two annotators can never both take the last slot.
+The queue's leases live in ``builder/store/leases.py``; read-only listings for the
+dashboard and exports in ``builder/store/review_views.py``. :func:`transaction` is the
+session every review action runs in.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session, col
 
 from builder.store.db import Database
 from builder.store.models import (
     Annotation,
     Assignment,
+    Benchmark,
     Decision,
     Item,
     Record,
@@ -31,34 +30,28 @@ from builder.store.models import (
 )
 
 __all__ = [
-    "LeaseRow",
-    "active_lease",
     "add_annotation",
     "add_decision",
     "add_user",
     "adjudication_item_ids",
-    "completed_count",
+    "benchmark_refs",
+    "benchmark_spec",
     "current_annotations",
+    "current_answers",
     "get_user",
     "get_user_by_id",
+    "item_view",
     "item_with_record",
     "items_by_source",
-    "lease_rows",
     "list_users",
     "lock_item",
     "my_answers",
     "my_current_annotation",
-    "pick_gold_item",
-    "pick_open_item",
     "released_at_revision",
-    "reset_assignments",
     "retire_annotations",
-    "set_lease",
-    "skip_lease",
     "transaction",
+    "user_state",
 ]
-
-OPEN_STATUSES = ("candidate", "in_review")
 
 _A = Assignment.__table__  # type: ignore[attr-defined]
 _I = Item.__table__  # type: ignore[attr-defined]
@@ -95,6 +88,47 @@ def get_user(session: Session, name: str) -> User | None:
 def get_user_by_id(session: Session, user_id: int) -> User | None:
     """The user with id ``user_id``, if any (always re-read, never the identity map's copy)."""
     return session.get(User, user_id, populate_existing=True)
+
+
+@functools.cache
+def _q_user_state() -> Any:
+    u = User.__table__  # type: ignore[attr-defined]
+    return select(u.c.name, u.c.role, u.c.disabled).where(u.c.id == bindparam("uid"))
+
+
+def user_state(session: Session, user_id: int) -> tuple[str, str, bool] | None:
+    """(name, role, disabled) of a user, read fresh (the role check on every action)."""
+    row = session.execute(_q_user_state(), {"uid": user_id}).first()
+    return (row[0], row[1], bool(row[2])) if row is not None else None
+
+
+class BenchRef(NamedTuple):
+    """A benchmark's identity and the hash of its spec (the spec itself is cached by hash)."""
+
+    id: int
+    name: str
+    spec_hash: str
+
+
+@functools.cache
+def _q_bench(by: str) -> Any:
+    b = Benchmark.__table__  # type: ignore[attr-defined]
+    stmt = select(b.c.id, b.c.name, b.c.spec_hash)
+    return stmt.where(b.c[by] == bindparam("key")) if by else stmt.order_by(b.c.name)
+
+
+def benchmark_refs(
+    session: Session, *, name: str | None = None, id: int | None = None
+) -> list[BenchRef]:
+    """The benchmark called ``name`` (or with ``id``), or every benchmark by name."""
+    by, key = ("name", name) if name is not None else ("id", id) if id is not None else ("", None)
+    return [BenchRef(*row) for row in session.execute(_q_bench(by), {"key": key})]
+
+
+def benchmark_spec(session: Session, benchmark_id: int) -> dict[str, Any]:
+    """The stored spec of a benchmark (JSON)."""
+    b = Benchmark.__table__  # type: ignore[attr-defined]
+    return dict(session.execute(select(b.c.spec).where(b.c.id == benchmark_id)).scalar_one())
 
 
 def list_users(session: Session) -> list[User]:
@@ -135,6 +169,34 @@ def item_with_record(session: Session, item_id: int) -> tuple[Item, Record] | No
     return (row[0], row[1]) if row is not None else None
 
 
+class ItemView(NamedTuple):
+    """What an annotator is shown of an item (read without building ORM objects)."""
+
+    item_id: int
+    source_id: str
+    text: str | None
+    """Redacted text, when curation redacted it."""
+    flags: dict[str, Any]
+    record_text: str
+    data: dict[str, Any]
+
+
+@functools.cache
+def _q_item_view() -> Any:
+    r = Record.__table__  # type: ignore[attr-defined]
+    return (
+        select(_I.c.id, r.c.source_id, _I.c.text, _I.c.flags, r.c.text, r.c.data)
+        .join(r, r.c.id == _I.c.record_id)
+        .where(_I.c.id == bindparam("item"))
+    )
+
+
+def item_view(session: Session, item_id: int) -> ItemView | None:
+    """The item with its record's fields."""
+    row = session.execute(_q_item_view(), {"item": item_id}).first()
+    return ItemView(*row) if row is not None else None
+
+
 def items_by_source(
     session: Session, benchmark_id: int, source_ids: Sequence[str]
 ) -> dict[str, Item]:
@@ -173,198 +235,6 @@ def adjudication_item_ids(
     return [int(i) for i in session.execute(stmt).scalars()]
 
 
-# ---------------------------------------------------------------- queue
-
-
-class LeaseRow(NamedTuple):
-    """One assignment of an item, as the slot arithmetic needs it."""
-
-    annotator_id: int
-    completed_at: datetime | None
-    skipped_at: datetime | None
-    expires_at: datetime
-
-    def holds_slot(self, now: datetime) -> bool:
-        """Done, or leased and not yet expired (a skip frees the slot)."""
-        return self.completed_at is not None or (self.skipped_at is None and self.expires_at > now)
-
-
-def _holds_slot(a: Any, now: datetime) -> ColumnElement[bool]:
-    return or_(a.c.completed_at.is_not(None), and_(a.c.skipped_at.is_(None), a.c.expires_at > now))
-
-
-def _slots_taken(now: datetime) -> Any:
-    taken = _A.alias("taken")
-    return (
-        select(func.count())
-        .select_from(taken)
-        .where(taken.c.item_id == _I.c.id, _holds_slot(taken, now))
-        .scalar_subquery()
-    )
-
-
-def active_lease(
-    session: Session, *, benchmark_id: int, annotator_id: int, now: datetime
-) -> int | None:
-    """The item this annotator holds an unexpired, unfinished lease on, if any."""
-    stmt = (
-        select(_A.c.item_id)
-        .join(_I, _I.c.id == _A.c.item_id)
-        .where(
-            _A.c.annotator_id == annotator_id,
-            _A.c.completed_at.is_(None),
-            _A.c.skipped_at.is_(None),
-            _A.c.expires_at > now,
-            _I.c.benchmark_id == benchmark_id,
-            # A lease on an item decided meanwhile (rejected, say) is dead.
-            or_(_I.c.status.in_(OPEN_STATUSES), _I.c.is_gold.is_(True)),
-        )
-        .order_by(_A.c.leased_at)
-        .limit(1)
-    )
-    return session.execute(stmt).scalars().first()
-
-
-def completed_count(session: Session, *, benchmark_id: int, annotator_id: int) -> int:
-    """How many items of the benchmark this annotator has answered."""
-    stmt = (
-        select(func.count())
-        .select_from(_A)
-        .join(_I, _I.c.id == _A.c.item_id)
-        .where(
-            _A.c.annotator_id == annotator_id,
-            _A.c.completed_at.is_not(None),
-            _I.c.benchmark_id == benchmark_id,
-        )
-    )
-    return int(session.execute(stmt).scalar_one())
-
-
-def pick_open_item(
-    session: Session,
-    *,
-    benchmark_id: int,
-    annotator_id: int,
-    statuses: Sequence[str],
-    per_item: int,
-    now: datetime,
-    skipped: bool = False,
-    exclude: Iterable[int] = (),
-) -> int | None:
-    """Lowest-id item in ``statuses`` with a free slot this annotator may take, row-locked.
-
-    ``skipped=False`` excludes items the annotator answered or skipped; ``skipped=True``
-    offers only the items they skipped, longest-skipped first. On PostgreSQL the row is
-    taken ``FOR UPDATE SKIP LOCKED`` so concurrent annotators spread over items instead of
-    queueing on one; the caller re-checks the slots with :func:`lease_rows` after the lock.
-    """
-    mine = _A.alias("mine")
-    if skipped:
-        stmt = (
-            select(_I.c.id)
-            .join(mine, and_(mine.c.item_id == _I.c.id, mine.c.annotator_id == annotator_id))
-            .where(mine.c.skipped_at.is_not(None), mine.c.completed_at.is_(None))
-            .order_by(mine.c.skipped_at, _I.c.id)
-        )
-    else:
-        done = exists().where(
-            mine.c.item_id == _I.c.id,
-            mine.c.annotator_id == annotator_id,
-            or_(mine.c.completed_at.is_not(None), mine.c.skipped_at.is_not(None)),
-        )
-        stmt = select(_I.c.id).where(~done).order_by(_I.c.id)
-    stmt = stmt.where(
-        _I.c.benchmark_id == benchmark_id,
-        _I.c.status == statuses[0] if len(statuses) == 1 else _I.c.status.in_(list(statuses)),
-        _slots_taken(now) < per_item,
-    )
-    excluded = list(exclude)
-    if excluded:
-        stmt = stmt.where(_I.c.id.not_in(excluded))
-    stmt = stmt.limit(1).with_for_update(of=_I, skip_locked=True)
-    return session.execute(stmt).scalars().first()
-
-
-def pick_gold_item(session: Session, *, benchmark_id: int, annotator_id: int) -> int | None:
-    """A gold item this annotator has neither answered nor skipped (gold has no slot limit)."""
-    mine = _A.alias("mine")
-    seen = exists().where(mine.c.item_id == _I.c.id, mine.c.annotator_id == annotator_id)
-    stmt = (
-        select(_I.c.id)
-        .where(_I.c.benchmark_id == benchmark_id, _I.c.is_gold.is_(True), ~seen)
-        .order_by(_I.c.id)
-        .limit(1)
-    )
-    return session.execute(stmt).scalars().first()
-
-
-def lease_rows(session: Session, item_id: int) -> list[LeaseRow]:
-    """Every assignment of the item (a fresh read: call it after locking the item)."""
-    stmt = select(_A.c.annotator_id, _A.c.completed_at, _A.c.skipped_at, _A.c.expires_at).where(
-        _A.c.item_id == item_id
-    )
-    return [LeaseRow(*row) for row in session.execute(stmt)]
-
-
-def set_lease(
-    session: Session,
-    *,
-    item_id: int,
-    annotator_id: int,
-    now: datetime,
-    expires_at: datetime,
-    completed: bool = False,
-) -> None:
-    """Lease (or, with ``completed``, close) the annotator's slot, reusing an old row."""
-    values = {
-        "leased_at": now,
-        "expires_at": expires_at,
-        "completed_at": now if completed else None,
-        "skipped_at": None,
-    }
-    stmt = (
-        update(_A)
-        .where(_A.c.item_id == item_id, _A.c.annotator_id == annotator_id)
-        .values(**values)
-    )
-    if session.execute(stmt).rowcount == 0:  # type: ignore[attr-defined]
-        session.add(
-            Assignment(
-                item_id=item_id,
-                annotator_id=annotator_id,
-                leased_at=now,
-                expires_at=expires_at,
-                completed_at=now if completed else None,
-            )
-        )
-        session.flush()
-
-
-def skip_lease(session: Session, *, item_id: int, annotator_id: int, now: datetime) -> bool:
-    """Free the annotator's unfinished lease; False when there was none to skip."""
-    stmt = (
-        update(_A)
-        .where(
-            _A.c.item_id == item_id,
-            _A.c.annotator_id == annotator_id,
-            _A.c.completed_at.is_(None),
-            _A.c.skipped_at.is_(None),
-        )
-        .values(skipped_at=now, expires_at=now)
-    )
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
-
-
-def reset_assignments(session: Session, item_id: int, now: datetime) -> None:
-    """Free every slot of an item sent back for another round (its annotators may answer again)."""
-    stmt = (
-        update(_A)
-        .where(_A.c.item_id == item_id)
-        .values(completed_at=None, skipped_at=None, expires_at=now)
-    )
-    session.execute(stmt)
-
-
 # ---------------------------------------------------------------- annotations
 
 
@@ -379,6 +249,20 @@ def current_annotations(session: Session, item_id: int) -> list[tuple[Annotation
     return [(a, name) for a, name in session.execute(stmt)]
 
 
+@functools.cache
+def _q_current_answers() -> Any:
+    return (
+        select(_N.c.answer, _N.c.flags)
+        .where(_N.c.item_id == bindparam("item"), _N.c.is_current.is_(True))
+        .order_by(_N.c.id)
+    )
+
+
+def current_answers(session: Session, item_id: int) -> list[tuple[Any, list[str]]]:
+    """(answer, flags) of the item's current answers, oldest first."""
+    return [(a, list(f)) for a, f in session.execute(_q_current_answers(), {"item": item_id})]
+
+
 def my_current_annotation(session: Session, item_id: int, annotator_id: int) -> Annotation | None:
     """The annotator's current answer to the item, if any."""
     stmt = select(Annotation).where(
@@ -389,6 +273,26 @@ def my_current_annotation(session: Session, item_id: int, annotator_id: int) -> 
     return session.execute(stmt).scalars().first()
 
 
+@functools.cache
+def _q_add_annotation() -> tuple[Any, Any]:
+    retire = update(_N).where(_N.c.id == bindparam("old")).values(is_current=False)
+    add = (
+        insert(_N)
+        .values(
+            item_id=bindparam("item"),
+            annotator_id=bindparam("uid"),
+            answer=bindparam("answer", type_=_N.c.answer.type),
+            flags=bindparam("flags", type_=_N.c.flags.type),
+            comment=bindparam("comment"),
+            supersedes_id=bindparam("old"),
+            is_current=True,
+            created_at=bindparam("now", type_=_N.c.created_at.type),
+        )
+        .returning(_N.c.id)
+    )
+    return retire, add
+
+
 def add_annotation(
     session: Session,
     *,
@@ -397,22 +301,17 @@ def add_annotation(
     answer: Any,
     flags: list[str],
     comment: str,
-    supersedes: Annotation | None,
-) -> Annotation:
-    """Append an answer; a revision retires the row it supersedes (rows are never edited)."""
+    supersedes: int | None,
+    now: datetime,
+) -> int:
+    """Append an answer and return its id; a revision retires the row it supersedes (rows
+    are never edited otherwise)."""
+    retire, add = _q_add_annotation()
     if supersedes is not None:
-        session.execute(update(_N).where(_N.c.id == supersedes.id).values(is_current=False))
-    row = Annotation(
-        item_id=item_id,
-        annotator_id=annotator_id,
-        answer=answer,
-        flags=flags,
-        comment=comment,
-        supersedes_id=supersedes.id if supersedes is not None else None,
-    )
-    session.add(row)
-    session.flush()
-    return row
+        session.execute(retire, {"old": supersedes})
+    params = {"item": item_id, "uid": annotator_id, "answer": answer, "flags": flags,
+              "comment": comment, "old": supersedes, "now": now}  # fmt: skip
+    return int(session.execute(add, params).scalar_one())
 
 
 def retire_annotations(session: Session, item_id: int) -> int:

@@ -38,6 +38,8 @@ def upgrade() -> None:
         sa.Column("benchmark", sa.String(length=64), nullable=False),
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("model", sa.String(length=256), nullable=False),
+        sa.Column("split", sa.String(length=32), nullable=False),
+        sa.Column("predictions_sha256", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(), nullable=False),
         sa.Column("metrics", sa.JSON(), nullable=False),

@@ -1,0 +1,197 @@
+"""Curation speed: the whole ``curate`` against the embedder's pure encode time, cold and warm.
+
+Configurations (each in a fresh child process, so peak RSS is its own):
+  - ``minilm``: 5,000 real records of the data/ sample, all-MiniLM-L6-v2 on the CPU;
+  - ``static``: 100,000 records, the model2vec static model;
+  - ``tfidf``: 100,000 records, TF-IDF + SVD fitted on the pool.
+The 100,000-record pools are stitched from random lines of the real sample's descriptions
+(2–6 lines each, seeded), so the vocabulary and lengths are real and the texts distinct.
+
+For each it prints, as medians over REPEATS (one run for MiniLM's 5,000 texts: minutes each):
+  - encode: the embedder alone over every text, in the batches the pipeline uses
+    (tfidf: fitting on its 20,000-text sample plus transforming every text);
+  - cold: ``curate`` on the ingested pool with an empty embedding cache (size 300);
+  - warm: the same ``curate`` on a fresh copy of the workspace with the cache left by cold;
+  - model load time (outside both, as the model is loaded once per process);
+and the ratios against the targets: cold ≤ 1.15 × encode, warm ≤ 0.1 × cold,
+static 100k cold < 60 s, peak RSS < 3 GB.
+
+    .venv/bin/python benchmarks/curation_speed.py [--parts minilm,static,tfidf]
+        [--large 100000] [--small 5000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SAMPLE = ROOT / "data" / "debian_packages.jsonl.gz"
+SPEC = ROOT / "data" / "debian-sections.yaml"
+SIZE = 300
+
+
+def _sample_rows() -> list[dict[str, Any]]:
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def make_rows(part: str, small: int, large: int) -> list[dict[str, Any]]:
+    """The pool of one configuration (see the module docstring)."""
+    rows = _sample_rows()
+    if part == "minilm":
+        return [{k: r[k] for k in ("package", "description", "priority")} for r in rows[:small]]
+    lines = [ln.strip() for r in rows for ln in r["description"].split("\n") if len(ln.strip()) > 3]
+    rng = random.Random(7)
+    return [
+        {
+            "package": f"syn-{i:06d}",
+            "description": "\n".join(rng.sample(lines, rng.randint(2, 6))),
+            "priority": rng.choice(["optional", "optional", "optional", "extra", "standard"]),
+        }
+        for i in range(large)
+    ]
+
+
+def child(part: str, small: int, large: int, repeats: int) -> dict[str, Any]:
+    """One configuration, in its own process; returns its figures."""
+    from builder.config import Settings
+    from builder.curate.embed import FittableEmbedder, get_embedder
+    from builder.curate.pipeline import curate
+    from builder.ingest import ingest_files
+    from builder.workspace import init_workspace, open_workspace
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-curate-{part}-"))
+    try:
+        rows = make_rows(part, small, large)
+        data = tmp / "pool.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        texts = [r["description"] for r in rows]
+        template = tmp / "template"
+        settings = Settings.from_env({}, home=template, registry=str(tmp / "registry"))
+        init_workspace(settings, SPEC)
+        ws = open_workspace(settings)
+        ingest_files(ws, [data])
+        ws.db.dispose()
+
+        started = time.perf_counter()
+        model = get_embedder(part)
+        load = time.perf_counter() - started
+        runs = 1 if part == "minilm" else repeats
+
+        def encode_all() -> float:
+            t = time.perf_counter()
+            if isinstance(model, FittableEmbedder):
+                step = max(1, len(texts) // model.max_fit_texts)
+                model.fit(texts[::step][: model.max_fit_texts])
+            for i in range(0, len(texts), model.batch_size):
+                model.encode(texts[i : i + model.batch_size])
+            return time.perf_counter() - t
+
+        encode = [encode_all() for _ in range(runs)]
+
+        def run_curate(name: str, cache_from: Path | None) -> tuple[float, Any]:
+            home = tmp / name
+            shutil.copytree(template, home, ignore=shutil.ignore_patterns("embeddings"))
+            if cache_from is not None:
+                shutil.copytree(cache_from / "embeddings", home / "embeddings")
+            s = Settings.from_env({}, home=home, registry=str(tmp / "registry"))
+            w = open_workspace(s)
+            t = time.perf_counter()
+            report = curate(w, embedder=model, size=SIZE)
+            seconds = time.perf_counter() - t
+            w.db.dispose()
+            return seconds, report
+
+        cold, warm = [], []
+        last_cold = None
+        for r in range(runs):
+            seconds, report = run_curate(f"cold{r}", None)
+            cold.append(seconds)
+            last_cold = report
+            assert len(report.selected) == SIZE
+        assert last_cold is not None
+        for r in range(runs):
+            seconds, report = run_curate(f"warm{r}", tmp / f"cold{runs - 1}")
+            warm.append(seconds)
+            assert report.embedded == 0, report.embedded
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return {
+            "part": part,
+            "records": len(rows),
+            "runs": runs,
+            "load": load,
+            "encode": statistics.median(encode),
+            "cold": statistics.median(cold),
+            "warm": statistics.median(warm),
+            "stages": last_cold.stages,
+            "after_dedup": last_cold.after_dedup,
+            "rss_mb": rss_mb,
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--parts", default="minilm,static,tfidf")
+    parser.add_argument("--small", type=int, default=5000)
+    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.small, args.large, args.repeats)))
+        return 0
+    failed = False
+    for part in args.parts.split(","):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", part, "--small", str(args.small),
+             "--large", str(args.large), "--repeats", str(args.repeats)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            print(f"{part}: FAILED\n{proc.stderr[-3000:]}")
+            failed = True
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        cold_ratio = r["cold"] / r["encode"]
+        warm_ratio = r["warm"] / r["cold"]
+        checks = [
+            ("cold ≤ 1.15 × encode", cold_ratio <= 1.15),
+            ("warm ≤ 0.1 × cold", warm_ratio <= 0.1),
+            ("peak RSS < 3 GB", r["rss_mb"] < 3072),
+        ]
+        if part == "static":
+            checks.append(("cold < 60 s", r["cold"] < 60))
+        print(f"== {part}: {r['records']:,} records, medians of {r['runs']} run(s)")
+        print(f"  model load      {r['load']:8.2f} s (once per process, outside the timings)")
+        print(f"  encode (pure)   {r['encode']:8.2f} s  = baseline")
+        print(f"  curate cold     {r['cold']:8.2f} s  = {cold_ratio:.2f} × encode")
+        print(f"  curate warm     {r['warm']:8.2f} s  = {warm_ratio:.3f} × cold")
+        print(f"  cold stages     {r['stages']}")
+        print(f"  records sampled from after dedup: {r['after_dedup']:,}")
+        print(f"  peak RSS        {r['rss_mb']:8.0f} MB")
+        for name, ok in checks:
+            print(f"  {'PASS' if ok else 'MISS'}  {name}")
+    # A missed target is reported, not an error: timings depend on the machine's load.
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The curation report: what each stage kept and dropped, and why the sample looks as it does.
+
+Stored in ``CurationRun.report`` (JSON) for the review app, printed by ``curate --json``.
+The app plots ``clusters`` (size vs picks) and ``map`` (a 2-D PCA of the pool's embeddings
+with the sample highlighted); the other keys are the funnel from pool to sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FORMAT_VERSION", "MAP_POINTS", "CurationReport", "pool_map"]
+
+FORMAT_VERSION = 1
+MAP_POINTS = 5000
+"""Most points in the stored map (every sample point is always among them)."""
+
+
+@dataclass
+class CurationReport:
+    """One curate run, from pool to sample."""
+
+    benchmark: str
+    run_id: int | None = None
+    """The CurationRun row holding this report."""
+    pool: int = 0
+    """Records in the pool."""
+    filtered: dict[str, int] = field(default_factory=dict)
+    """Records failing the quality filters, by reason (empty, too_short, too_long)."""
+    pii: dict[str, int] = field(default_factory=dict)
+    """PII matches by kind over the records that passed the filters."""
+    pii_policy: str = "flag"
+    pii_records: int = 0
+    """Records holding any PII."""
+    pii_dropped: int = 0
+    """Records excluded by the ``drop`` policy."""
+    contaminated: list[dict[str, Any]] = field(default_factory=list)
+    """Excluded records overlapping an earlier release or ``--against`` file:
+    ``source_id``, ``source``, ``shared`` n-grams of ``total``."""
+    contamination_sources: int = 0
+    """Texts indexed for the contamination check."""
+    exact_duplicates: int = 0
+    """Records dropped as exact duplicates (same normalised text) of a kept record."""
+    near_duplicates: int = 0
+    """Records dropped as near duplicates (cosine ≥ threshold) of a kept record."""
+    duplicate_groups: int = 0
+    """Groups of two or more exact or near duplicates."""
+    after_dedup: int = 0
+    """Records the sampler chose from (including earlier items)."""
+    held: int = 0
+    """Items already in the benchmark that the sample builds on (top-up)."""
+    requested: int = 0
+    """New items asked for."""
+    k: int = 0
+    """k-means clusters."""
+    clusters: list[dict[str, int]] = field(default_factory=list)
+    """Per cluster: ``cluster``, ``size`` (records, duplicates included), ``picked``, ``held``."""
+    strata: list[dict[str, Any]] = field(default_factory=list)
+    """Per stratum when a strata field is set: ``stratum``, ``size``, ``picked``, ``held``."""
+    strata_field: str | None = None
+    selected: list[str] = field(default_factory=list)
+    """Source ids of the records picked by this run."""
+    weights_total: float = 0.0
+    """Sum of the inclusion weights of the whole sample: the records it stands for."""
+    embedder: str = ""
+    """Model id of the embedder (with its weights' fingerprint)."""
+    embedded: int = 0
+    """Texts encoded by the model in this run."""
+    cached: int = 0
+    """Texts whose vectors came from the embedding cache."""
+    near_duplicate_threshold: float = 0.0
+    seed: int = 0
+    seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage."""
+    map: dict[str, list[Any]] = field(default_factory=dict)
+    """``x``, ``y``, ``cluster``, ``selected`` (picked by this run), ``held``, ``source_id``."""
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self, *, with_map: bool = True) -> dict[str, Any]:
+        """JSON-ready dict (``with_map=False`` leaves out the bulky 2-D map)."""
+        out = asdict(self)
+        if not with_map:
+            out.pop("map")
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Counts only: for the audit log and one-line displays."""
+        return {
+            "pool": self.pool,
+            "filtered": sum(self.filtered.values()),
+            "pii_records": self.pii_records,
+            "pii_dropped": self.pii_dropped,
+            "contaminated": len(self.contaminated),
+            "exact_duplicates": self.exact_duplicates,
+            "near_duplicates": self.near_duplicates,
+            "after_dedup": self.after_dedup,
+            "held": self.held,
+            "selected": len(self.selected),
+            "k": self.k,
+            "embedder": self.embedder,
+            "seed": self.seed,
+        }
+
+
+def pool_map(
+    x: np.ndarray,
+    *,
+    cluster: np.ndarray,
+    selected: np.ndarray,
+    held: np.ndarray,
+    source_ids: list[str],
+    seed: int,
+    limit: int = MAP_POINTS,
+) -> dict[str, list[Any]]:
+    """A 2-D PCA of at most ``limit`` points: every sample point plus a seeded random rest."""
+    n = len(x)
+    must = np.flatnonzero(selected | held)
+    rest = np.setdiff1d(np.arange(n), must)
+    room = max(0, limit - len(must))
+    if len(rest) > room:
+        rest = np.random.default_rng(seed).choice(rest, room, replace=False)
+    idx = np.sort(np.concatenate([must, rest]).astype(np.int64))
+    pts = x[idx].astype(np.float64)
+    if len(idx) >= 2:
+        centred = pts - pts.mean(axis=0)
+        # Two leading right-singular vectors = the PCA axes; the sign is fixed so the picture
+        # does not flip between runs with the same data.
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        axes = vt[:2]
+        axes *= np.where(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)] < 0, -1, 1)[
+            :, None
+        ]
+        xy = centred @ axes.T
+        if xy.shape[1] < 2:
+            xy = np.column_stack([xy, np.zeros(len(xy))])
+    else:
+        xy = np.zeros((len(idx), 2))
+    return {
+        "x": [round(float(v), 4) for v in xy[:, 0]],
+        "y": [round(float(v), 4) for v in xy[:, 1]],
+        "cluster": [int(c) for c in cluster[idx]],
+        "selected": [bool(s) for s in selected[idx]],
+        "held": [bool(h) for h in held[idx]],
+        "source_id": [source_ids[i] for i in idx],
+    }

@@ -1,0 +1,131 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests/review_support.py)
+"""The app shell (AppTest): login, navigation by role, logout, expiry, server-side refusals."""
+
+from __future__ import annotations
+
+import ast
+from datetime import timedelta
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from builder.review.auth import AuthSession, login
+from builder.review.users import disable_user
+from builder.workspace import Workspace
+from review_ui.session import AUTH_KEY
+from tests.review_support import (  # noqa: F401  (fixtures)
+    APP,
+    PAGES,
+    PASSWORD,
+    app_test,
+    app_ws,
+    fast_argon2,
+    texts,
+)
+
+
+def _login(at: AppTest, name: str, password: str) -> AppTest:
+    at.text_input(key="login_name").input(name)
+    at.text_input(key="login_password").input(password)
+    return at.button[0].click().run()
+
+
+def test_login_page_then_annotate(app_ws: Workspace) -> None:
+    at = app_test(app_ws)
+    assert [t.value for t in at.title] == ["benchsmith review"]
+    assert [b.label for b in at.button] == ["Log in"]
+    _login(at, "ana", "nope-nope-nope")
+    assert [e.value for e in at.error] == [
+        "unknown user or wrong password for 'ana'; check both and try again"
+    ]
+    _login(at, "ana", PASSWORD)
+    assert not at.exception
+    assert "ana · annotator" in texts(at)
+    # Annotate is the annotator's first page: an item and its form are on screen.
+    assert at.button_group(key="answer_pick_1").label == "Label (type its number)"
+
+
+def test_logout_forgets_the_login(app_ws: Workspace) -> None:
+    # (That the browser then shows the login page is checked in test_browser.py: AppTest
+    # keeps rendering the page it had open when the navigation changes under it.)
+    at = app_test(app_ws, "rita")
+    assert "rita · reviewer" in texts(at)
+    at.button(key="logout").click().run()
+    assert AUTH_KEY not in at.session_state
+
+
+def _fresh(auth: AuthSession) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.session_state[AUTH_KEY] = auth
+    return at.run()
+
+
+def test_expired_session_and_disabled_user_are_sent_to_login(app_ws: Workspace) -> None:
+    auth = login(app_ws, "ana", PASSWORD)
+    hours = timedelta(hours=9)
+    at = _fresh(AuthSession(auth.actor, auth.issued_at - hours, auth.expires_at - hours))
+    assert [b.label for b in at.button] == ["Log in"]
+    assert at.info[0].value.startswith("the session of 'ana' expired at ")
+    assert AUTH_KEY not in at.session_state
+    auth = login(app_ws, "ben", PASSWORD)
+    disable_user(app_ws, "ben")
+    at = _fresh(auth)
+    assert [b.label for b in at.button] == ["Log in"]
+    assert [i.value for i in at.info] == [
+        "user 'ben' is disabled or was removed; ask a lead to enable the account"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("user", "allowed", "refused"),
+    [
+        ("ana", ["annotate", "my_answers"], ["adjudicate", "dashboard", "history", "users"]),
+        ("rita", ["annotate", "adjudicate", "dashboard", "history"], ["users"]),
+        ("lea", ["annotate", "adjudicate", "dashboard", "history", "users"], []),
+    ],
+)
+def test_every_page_refuses_a_role_too_low(
+    app_ws: Workspace, user: str, allowed: list[str], refused: list[str]
+) -> None:
+    """Pages reached directly (not through the menu) check the role again."""
+    role = {"ana": "annotator", "rita": "reviewer", "lea": "lead"}[user]
+    needs = {"adjudicate": "reviewer", "dashboard": "reviewer", "history": "reviewer",
+             "users": "lead"}  # fmt: skip
+    for page in refused:
+        at = app_test(app_ws, user, page=f"{page}.py")
+        assert not at.exception
+        assert [e.value for e in at.error] == [
+            f"This page needs the {needs[page]} role; you are logged in as {user} ({role})."
+        ]
+    for page in allowed:
+        at = app_test(app_ws, user, page=f"{page}.py")
+        assert not at.exception and not at.error, page
+
+
+def test_pages_without_login_ask_to_log_in(app_ws: Workspace) -> None:
+    for page in ("annotate", "my_answers", "adjudicate", "dashboard", "history", "users"):
+        at = app_test(app_ws, page=f"{page}.py")
+        assert [w.value for w in at.warning] == ["Please log in first."], page
+
+
+@pytest.mark.parametrize(
+    ("user", "menu"),
+    [
+        ("ana", ["annotate", "my_answers"]),
+        ("rita", ["annotate", "my_answers", "adjudicate", "dashboard", "history"]),
+        ("lea", ["annotate", "my_answers", "adjudicate", "dashboard", "history", "users"]),
+    ],
+)
+def test_the_menu_follows_the_role(app_ws: Workspace, user: str, menu: list[str]) -> None:
+    at = app_test(app_ws, user)
+    for page in ("annotate", "my_answers", "adjudicate", "dashboard", "history", "users"):
+        if page not in menu:
+            with pytest.raises(ValueError) as err:
+                at.switch_page(f"pages/{page}.py")
+            # The menu holds the allowed pages (and others' pages, e.g. releases), never this.
+            known = set(ast.literal_eval(str(err.value).split("Known pages: ")[1][:-1]))
+            assert {str(PAGES / f"{p}.py") for p in menu} <= known
+            assert str(PAGES / f"{page}.py") not in known
+    for page in menu:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception and not at.error, page
