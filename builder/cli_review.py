@@ -25,7 +25,9 @@ PasswordStdinOpt = Annotated[
     typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
 ]
 
-users_app = typer.Typer(help="Review app accounts: add, list, disable, roles.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Review app accounts: add, list, disable, roles.", no_args_is_help=True
+)
 annotations_app = typer.Typer(help="Answers in and out (JSON Lines).", no_args_is_help=True)
 items_app = typer.Typer(help="Benchmark items: list, gold answers.", no_args_is_help=True)
 
@@ -71,7 +73,9 @@ def users_add(
         ws = open_workspace(settings_for(workspace))
         password = None if no_login else _read_password(password_stdin)
         info = add_user(ws, name, role, password)
-    typer.echo(f"user {info.name!r} added as {info.role}" + ("" if info.can_login else " (no login)"))
+    typer.echo(
+        f"user {info.name!r} added as {info.role}" + ("" if info.can_login else " (no login)")
+    )
 
 
 @users_app.command("list")
@@ -131,7 +135,9 @@ def users_set_password(
 
 @annotations_app.command("import")
 def annotations_import(
-    file: Annotated[Path, typer.Argument(help="JSON Lines: source_id, annotator, label|labels|answer.")],
+    file: Annotated[
+        Path, typer.Argument(help="JSON Lines: source_id, annotator, label|labels|answer.")
+    ],
     workspace: WorkspaceOpt = None,
     benchmark: BenchmarkOpt = None,
     as_json: JsonOpt = False,
@@ -216,9 +222,7 @@ def items_gold(
     if (answer is None) == (not unmark):
         fail("give either --answer VALUE or --unmark")
     with errors():
-        result = set_gold(
-            open_workspace(settings_for(workspace, benchmark)), source_id, answer
-        )
+        result = set_gold(open_workspace(settings_for(workspace, benchmark)), source_id, answer)
     what = f"gold with answer {result.answer!r}" if answer is not None else "no longer gold"
     typer.echo(f"item {result.item_id} ({source_id}) is {what}; status {result.status}")
 

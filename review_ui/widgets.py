@@ -16,7 +16,8 @@ __all__ = ["answer_text", "keyboard_shortcuts", "show_curation_flags", "show_fie
 # Digits pick labels (type 1 then 2 within 0.6 s for label 12; a digit that cannot start a
 # longer number applies at once), Enter submits, S skips. Enter and S are the form buttons'
 # own Streamlit shortcuts; this script adds the digits, and keeps Enter on a focused label
-# button from toggling it off before the submit. Typing in a text box is never intercepted.
+# or flag button (after a mouse click) from toggling it before the submit. Typing in a text
+# box is never intercepted.
 _KEYS_JS = """
 <script>
 (() => {
@@ -45,7 +46,7 @@ _KEYS_JS = """
     } else if (e.key === "Enter") {
       if (buffer) apply();
       const t = e.target;
-      if (t && t.tagName === "BUTTON" && t.closest('[class*="st-key-answer_pick_"]')) {
+      if (t && t.tagName === "BUTTON" && t.dataset.variant === "pills") {
         e.preventDefault(); t.blur();
       }
     }

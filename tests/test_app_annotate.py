@@ -123,7 +123,11 @@ def test_nothing_left(
     ("task", "value", "stored"),
     [
         ({"type": "multilabel"}, ["net", "admin"], ["admin", "net"]),
-        ({"type": "reference_answer", "labels": []}, "  A mail user agent.  ", "A mail user agent."),
+        (
+            {"type": "reference_answer", "labels": []},
+            "  A mail user agent.  ",
+            "A mail user agent.",
+        ),
     ],
 )
 def test_other_task_types(

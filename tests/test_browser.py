@@ -46,7 +46,9 @@ def served(
     tmp_path: Path, sample_rows: list[dict[str, Any]]
 ) -> Iterator[tuple[Workspace, AppServer, list[dict[str, Any]]]]:
     if not CHROMIUM.exists():
-        missing("Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+        missing(
+            "Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

@@ -7,11 +7,18 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder.curate.dedup import ExactDeduper, close_pairs, exact_key, near_duplicates
+from builder.curate.dedup import (
+    ExactDeduper,
+    _normalized,
+    close_pairs,
+    exact_key,
+    near_duplicates,
+)
 from builder.curate.embed import Embedder, get_embedder
+from builder.curate.text import normalize_text
 from builder.errors import ModelMissingError
 from tests.conftest import missing
 
@@ -56,6 +63,12 @@ def test_exact_key_ignores_case_spacing_and_punctuation(words: list[str]) -> Non
     assert {exact_key(v) for v in variants} == {exact_key(text)}
     if words:
         assert exact_key(text + " extra") != exact_key(text)
+
+
+@settings(deadline=None)  # the first normalize_text call builds its regex (~0.25 s)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_fast_path_equals_normalize_text(text: str) -> None:
+    assert _normalized(text) == normalize_text(text)
 
 
 def test_near_duplicates_collapse_to_one(static: Embedder, texts: list[str]) -> None:

@@ -177,3 +177,14 @@ def test_parse_ref() -> None:
         parse_ref("demo@1.2")
     with pytest.raises(ReleaseError, match="has no name"):
         parse_ref("@1.0.0")
+
+
+@pytest.mark.parametrize("name", ["predictions", "release-manifest"])
+def test_format_schemas_are_generated_and_fresh(name: str) -> None:
+    from builder.schemas import SCHEMA_DIR, render
+
+    path = SCHEMA_DIR / f"{name}.schema.json"
+    assert path.read_text() == render(name), f"{path} is stale; run python -m builder.schemas"
+    schema = json.loads(path.read_text())
+    required = {"predictions": ["id", "prediction"], "release-manifest": ["name", "version"]}[name]
+    assert set(required) <= set(schema["required"])

@@ -29,7 +29,7 @@ def approved_ws(app_ws: Workspace, sample_rows: list[dict[str, Any]], tmp_path: 
     return app_ws
 
 
-def test_lead_previews_and_publishes(approved_ws: Workspace) -> None:
+def test_lead_previews_and_publishes(approved_ws: Workspace, tmp_path: Path) -> None:
     at = app_test(approved_ws, "lea", page="releases.py")
     assert not at.exception
     assert at.title[0].value == "Releases · debian-sections"
@@ -47,6 +47,8 @@ def test_lead_previews_and_publishes(approved_ws: Workspace) -> None:
     # The next preview is a patch on top of 1.0.0, and 1.0.0 is listed.
     assert {m.label: m.value for m in at.metric}["version"] == "1.0.1"
     assert list(at.dataframe[0].value["version"]) == ["1.0.0"]
+    # Previewing 1.0.1 pulled its parent into BENCHSMITH_CACHE, not the user's home cache.
+    assert list((tmp_path / "cache").glob("*/debian-sections/1.0.0/manifest.json"))
 
     at.selectbox(key="yank_version").select("1.0.0")
     at.text_input(key="yank_reason").input("wrong labels")

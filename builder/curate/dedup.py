@@ -20,6 +20,7 @@ member nearest its cell's centre.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,11 +38,24 @@ __all__ = [
 ]
 
 
+# ASCII punctuation (Unicode category P*), deleted by normalize_text as by the fast path below.
+_ASCII_PUNCT = str.maketrans(
+    "", "", "".join(c for c in map(chr, range(128)) if unicodedata.category(c)[0] == "P")
+)
+
+
+def _normalized(text: str) -> str:
+    # For ASCII text, NFKC changes nothing and casefold is lower(): the same result as
+    # normalize_text at a seventh of the cost (a property test pins the equality).
+    if text.isascii():
+        return " ".join(text.lower().translate(_ASCII_PUNCT).split())
+    return normalize_text(text)
+
+
 def exact_key(text: str) -> bytes:
     """16-byte digest of the normalised text: equal for texts that are exact duplicates."""
-    return hashlib.blake2b(
-        normalize_text(text).encode("utf-8", "surrogatepass"), digest_size=16
-    ).digest()
+    normalized = _normalized(text).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(normalized, digest_size=16).digest()
 
 
 class ExactDeduper:
@@ -163,7 +177,7 @@ def near_duplicates(
     *,
     seed: int = 13,
     protected: np.ndarray | None = None,
-    cell_size: int = 512,
+    cell_size: int = 256,
     probes: int = 8,
 ) -> NearDuplicates:
     """Groups of unit vectors with cosine ≥ ``threshold``, without an all-pairs matrix.

@@ -8,8 +8,8 @@ Stages (each counted in the :class:`~builder.curate.report.CurationReport`):
 4. contamination: word n-gram overlap with every release in the workspace's registries,
    released items in the database and ``--against`` files; overlapping records are excluded;
 5. exact duplicates (normalised text) collapse onto the first record, or onto an existing item;
-6. embeddings, from the on-disk cache or the model, batched (vectors are the only per-record
-   data kept for the whole pool);
+6. embeddings, from the on-disk cache or the model, in batches on a worker thread while the
+   next chunk is scanned (vectors are the only per-record data kept for the whole pool);
 7. near duplicates (cosine ≥ threshold) collapse onto one representative per group;
 8. representative sampling of ``size`` new items (k-means quotas + facility location), never
    re-picking an existing or released item; items already in the benchmark anchor the sample;
@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from builder.curate.contamination import NgramIndex
 from builder.curate.dedup import ExactDeduper, close_pairs, near_duplicates
 from builder.curate.embed import (
     Embedder,
@@ -44,13 +47,15 @@ from builder.curate.filters import (
     quality_problem,
 )
 from builder.curate.report import CurationReport, pool_map
-from builder.curate.sample import representative_sample
+from builder.curate.sample import SampleResult, representative_sample
 from builder.errors import ConfigError
 from builder.readers import ReadProgress
-from builder.spec import BenchmarkSpec
+from builder.spec import CurationSpec
 from builder.store.audit import log_event
 from builder.store.curation import (
+    ExistingItem,
     NewItem,
+    PoolRow,
     add_items,
     create_run,
     existing_items,
@@ -74,22 +79,125 @@ MAX_SIBLINGS = 100
 Progress = Callable[[str, ReadProgress], None]
 
 
+@dataclass
 class _Pool:
-    """Per-record state kept for the records that reach the embedding stage."""
+    """What is kept per record that reaches the embedding stage (positions index these)."""
 
-    def __init__(self) -> None:
-        self.record_id: list[int] = []
-        self.source_id: list[str] = []
-        self.stratum: list[str | None] = []
-        self.existing: list[bool] = []
-        self.dups: dict[int, list[str]] = {}
-        """Record id → source ids of the exact duplicates it absorbed."""
+    record_id: list[int] = field(default_factory=list)
+    source_id: list[str] = field(default_factory=list)
+    stratum: list[str | None] = field(default_factory=list)
+    existing: list[bool] = field(default_factory=list)
+    dups: dict[int, list[str]] = field(default_factory=dict)
+    """Record id → source ids of the exact duplicates it absorbed."""
+    vectors: list[np.ndarray] = field(default_factory=list)
+
+
+class _Scanner:
+    """Stages 2–5 for one record at a time; counts go straight into the report."""
+
+    def __init__(
+        self,
+        cfg: CurationSpec,
+        report: CurationReport,
+        existing: dict[int, ExistingItem],
+        index: NgramIndex | None,
+        dedup: ExactDeduper,
+    ) -> None:
+        self.cfg, self.report, self.existing = cfg, report, existing
+        self.index, self.dedup = index, dedup
+
+    def admits(self, row: PoolRow, pool: _Pool) -> bool:
+        """True when ``row`` goes on to embedding; else it is counted where it stopped."""
+        if row.id in self.existing:
+            return True
+        cfg, report = self.cfg, self.report
+        problem = quality_problem(row.text, min_chars=cfg.min_chars, max_chars=cfg.max_chars)
+        if problem:
+            report.filtered[problem] += 1
+            return False
+        outcome = apply_pii_policy(row.text, cfg.pii)
+        if outcome.flags:
+            report.pii_records += 1
+            for kind, n in outcome.flags["kinds"].items():
+                report.pii[kind] = report.pii.get(kind, 0) + n
+        if not outcome.keep:
+            report.pii_dropped += 1
+            return False
+        if self.index is not None:
+            hit = self.index.match(row.text)
+            if hit is not None:
+                report.contaminated.append(
+                    {
+                        "source_id": row.source_id,
+                        "source": hit.source,
+                        "shared": hit.shared,
+                        "total": hit.total,
+                    }
+                )
+                return False
+        earlier = self.dedup.add(row.id, row.text)
+        if earlier is not None:
+            report.exact_duplicates += 1
+            pool.dups.setdefault(earlier, []).append(row.source_id)
+            return False
+        return True
+
+
+class _BackgroundEmbedder:
+    """Embeds one chunk on a worker thread while the caller scans the next.
+
+    The model's work (Rust tokenisation, torch, BLAS) runs without the GIL, so scanning in
+    Python overlaps with it; at most two chunks of text are alive at a time.
+    """
+
+    def __init__(self, model: Embedder, cache: EmbeddingCache, progress: Progress | None) -> None:
+        self.model, self.cache, self.progress = model, cache, progress
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="benchsmith-embed")
+        self._pending: Future[tuple[np.ndarray, int, float]] | None = None
         self.vectors: list[np.ndarray] = []
+        self.encoded = 0
+        self.submitted = 0
+        self.seconds = 0.0
+
+    def _run(self, texts: list[str], done_before: int) -> tuple[np.ndarray, int, float]:
+        started = time.perf_counter()
+        done = 0
+
+        def on_batch(k: int) -> None:
+            nonlocal done
+            done += k
+            if self.progress:
+                total = done_before + len(texts)
+                self.progress("embed", ReadProgress(done_before + done, total))
+
+        vecs, n_new = embed_texts(self.model, texts, cache=self.cache, on_batch=on_batch)
+        return vecs, n_new, time.perf_counter() - started
+
+    def _collect(self) -> None:
+        if self._pending is not None:
+            vecs, n_new, seconds = self._pending.result()
+            self.vectors.append(vecs)
+            self.encoded += n_new
+            self.seconds += seconds
+            self._pending = None
+
+    def submit(self, texts: list[str]) -> None:
+        """Queue ``texts`` (after the previous chunk finished, to keep the order)."""
+        self._collect()
+        self._pending = self._pool.submit(self._run, texts, self.submitted)
+        self.submitted += len(texts)
+
+    def finish(self) -> None:
+        """Wait for the last chunk and stop the worker."""
+        try:
+            self._collect()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
-def _resolve_embedder(embedder: str | Embedder | None, spec: BenchmarkSpec, seed: int) -> Embedder:
+def _resolve_embedder(embedder: str | Embedder | None, default: str, seed: int) -> Embedder:
     if embedder is None or isinstance(embedder, str):
-        return get_embedder(embedder or spec.curation.embedder, seed=seed)
+        return get_embedder(embedder or default, seed=seed)
     return embedder
 
 
@@ -121,9 +229,9 @@ def curate(
     :class:`~builder.curate.embed.Embedder`; ``against`` adds files to check contamination
     against (besides the spec's ``curation.contamination.against`` and every release).
     ``progress(stage, ReadProgress)`` is called as the pool is scanned and embedded.
+    A second call tops up: it adds ``size`` new items, never an existing or released one.
     """
     started = time.perf_counter()
-    stages: dict[str, float] = {}
     bench, spec = ws.benchmark(benchmark)
     assert bench.id is not None
     cfg = spec.curation
@@ -140,11 +248,9 @@ def curate(
         strata_field=cfg.strata_field,
         filtered=dict.fromkeys(FILTER_REASONS, 0),
     )
-
+    stages: dict[str, float] = {}
     tick = time.perf_counter()
-    model = _resolve_embedder(embedder, spec, seed)
-    fit_model = model if isinstance(model, FittableEmbedder) else None
-    fittable = fit_model is not None
+    model = _resolve_embedder(embedder, cfg.embedder, seed)
     with ws.db.session() as s:
         report.pool = pool_size(s, bench.id)
         if report.pool == 0:
@@ -160,170 +266,64 @@ def curate(
             n=cfg.contamination.ngram,
         )
         seeded = record_texts(s, list(existing))
-    stages["load"] = time.perf_counter() - tick
-
     # Existing items win their exact-duplicate group, whatever the record order.
     dedup = ExactDeduper()
     for rid in sorted(seeded):
         dedup.add(rid, seeded[rid][1])
-    pool = _Pool()
-    pos_of: dict[int, int] = {}
-    cache: EmbeddingCache | None = (
-        None if fittable else EmbeddingCache(ws.settings.embedding_cache, model.model_id, model.dim)
+    stages["load"] = time.perf_counter() - tick
+
+    pool = _scan_and_embed(
+        ws,
+        bench.id,
+        cfg,
+        model,
+        _Scanner(cfg, report, existing, index, dedup),
+        seed,
+        report,
+        stages,
+        progress,
     )
-    rng = np.random.default_rng(seed)
-    reservoir: list[str] = []
-    scanned = embedded_done = 0
-    tick = time.perf_counter()
-    embed_seconds = 0.0
-    with ws.db.session() as s:
-        for chunk in iter_pool(s, bench.id, chunk=CHUNK, strata_field=cfg.strata_field):
-            texts: list[str] = []
-            for row in chunk:
-                is_item = row.id in existing
-                if not is_item:
-                    problem = quality_problem(
-                        row.text, min_chars=cfg.min_chars, max_chars=cfg.max_chars
-                    )
-                    if problem:
-                        report.filtered[problem] += 1
-                        continue
-                    outcome = apply_pii_policy(row.text, cfg.pii)
-                    if outcome.flags:
-                        report.pii_records += 1
-                        for kind, n in outcome.flags["kinds"].items():
-                            report.pii[kind] = report.pii.get(kind, 0) + n
-                    if not outcome.keep:
-                        report.pii_dropped += 1
-                        continue
-                    if index is not None:
-                        hit = index.match(row.text)
-                        if hit is not None:
-                            report.contaminated.append(
-                                {
-                                    "source_id": row.source_id,
-                                    "source": hit.source,
-                                    "shared": hit.shared,
-                                    "total": hit.total,
-                                }
-                            )
-                            continue
-                    earlier = dedup.add(row.id, row.text)
-                    if earlier is not None:
-                        report.exact_duplicates += 1
-                        pool.dups.setdefault(earlier, []).append(row.source_id)
-                        continue
-                pos_of[row.id] = len(pool.record_id)
-                pool.record_id.append(row.id)
-                pool.source_id.append(row.source_id)
-                pool.stratum.append(row.stratum)
-                pool.existing.append(is_item)
-                texts.append(row.text)
-                if fit_model is not None:
-                    cap = fit_model.max_fit_texts
-                    _fit_sample(rng, reservoir, len(pool.record_id), row.text, cap)
-            scanned += len(chunk)
-            if progress:
-                progress("scan pool", ReadProgress(scanned, report.pool))
-            if not fittable and texts:
-                t_embed = time.perf_counter()
-                vecs, n_new = _embed_chunk(model, texts, cache, progress, embedded_done)
-                embed_seconds += time.perf_counter() - t_embed
-                embedded_done += len(texts)
-                report.embedded += n_new
-                pool.vectors.append(vecs)
-    stages["scan"] = time.perf_counter() - tick - embed_seconds
-    if fit_model is not None:
-        tick = time.perf_counter()
-        fit_model.fit(reservoir)
-        del reservoir
-        cache = EmbeddingCache(ws.settings.embedding_cache, model.model_id, model.dim)
-        wanted = set(pool.record_id)
-        with ws.db.session() as s:
-            for chunk in iter_pool(s, bench.id, chunk=CHUNK):
-                texts = [r.text for r in chunk if r.id in wanted]
-                if texts:
-                    vecs, n_new = _embed_chunk(model, texts, cache, progress, embedded_done)
-                    embedded_done += len(texts)
-                    report.embedded += n_new
-                    pool.vectors.append(vecs)
-        embed_seconds += time.perf_counter() - tick
-    stages["embed"] = embed_seconds
-    report.embedder = model.model_id
-    n = len(pool.record_id)
-    report.cached = n - report.embedded
     x = np.concatenate(pool.vectors) if pool.vectors else np.zeros((0, model.dim), np.float32)
     pool.vectors = []
+    report.embedder = model.model_id
 
     tick = time.perf_counter()
     existing_m = np.asarray(pool.existing, dtype=bool)
     nd = near_duplicates(x, cfg.near_duplicate_threshold, seed=seed, protected=existing_m)
+    pos_of = {rid: p for p, rid in enumerate(pool.record_id)}
     dups = {pos_of[rid]: sids for rid, sids in pool.dups.items()}
-    mass = np.ones(n, dtype=np.float64)
+    mass = np.ones(len(x), dtype=np.float64)
     for p, sids in dups.items():
         mass[p] += len(sids)
-    siblings: dict[int, list[int]] = {}
     for members in nd.groups:
-        rep = int(members[0])
-        for m in members[1:]:
-            if not nd.keep[m]:
-                mass[rep] += mass[m]
-                mass[m] = 0
-        for m in members:
-            siblings[int(m)] = [int(o) for o in members if o != m]
+        gone = members[~nd.keep[members]]
+        mass[members[0]] += mass[gone].sum()
+        mass[gone] = 0
+    group_of = nd.group_of()
     report.near_duplicates = int((~nd.keep).sum())
-    report.duplicate_groups = len(nd.groups) + sum(1 for p in dups if p not in siblings)
+    report.duplicate_groups = len(nd.groups) + sum(1 for p in dups if p not in group_of)
     stages["near_duplicates"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     eligible = np.flatnonzero(nd.keep)
     report.after_dedup = len(eligible)
-    statuses = [existing[pool.record_id[i]].status if pool.existing[i] else None for i in eligible]
-    held = np.array(
-        [st is not None and st != ItemStatus.rejected.value for st in statuses], dtype=bool
-    )
-    pickable = ~existing_m[eligible]
+    status = [existing[pool.record_id[i]].status if pool.existing[i] else None for i in eligible]
+    held = np.array([s is not None and s != ItemStatus.rejected.value for s in status], dtype=bool)
     report.held = int(held.sum())
     xe = x[eligible]
-    strata = [pool.stratum[i] or "(missing)" for i in eligible] if cfg.strata_field else None
-    result = representative_sample(
+    result = _sample_without_close_pairs(
         xe,
         size,
+        cfg=cfg,
         seed=seed,
         held=held,
-        pickable=pickable,
-        strata=strata,
-        min_per_stratum=cfg.min_per_stratum,
-        k=cfg.clusters,
+        pickable=~existing_m[eligible],
+        strata=[pool.stratum[i] or "(missing)" for i in eligible] if cfg.strata_field else None,
         mass=mass[eligible],
+        report=report,
     )
-    # A near-duplicate pair the clustered search missed must not end up in the sample.
-    for _ in range(5):
-        sample = np.flatnonzero(held | np.isin(np.arange(len(eligible)), result.picks))
-        bad = {
-            int(sample[j])
-            for i, j in close_pairs(xe[sample], cfg.near_duplicate_threshold)
-            if not held[sample[j]]
-        }
-        if not bad:
-            break
-        pickable[list(bad)] = False
-        report.near_duplicates += len(bad)
-        result = representative_sample(
-            xe,
-            size,
-            seed=seed,
-            held=held,
-            pickable=pickable,
-            strata=strata,
-            min_per_stratum=cfg.min_per_stratum,
-            k=cfg.clusters,
-            mass=mass[eligible],
-        )
     stages["sample"] = time.perf_counter() - tick
-    report.k = result.k
-    report.clusters = result.clusters
-    report.strata = result.strata
+    report.k, report.clusters, report.strata = result.k, result.clusters, result.strata
     picks = [int(eligible[p]) for p in result.picks]
     report.selected = [pool.source_id[p] for p in picks]
     report.weights_total = round(float(result.weight.sum()), 6)
@@ -346,21 +346,17 @@ def curate(
         run_id = create_run(s, benchmark_id=bench.id, embedder=model.model_id, seed=seed)
         report.run_id = run_id
         texts_of = record_texts(s, [pool.record_id[p] for p in picks])
-        items: list[NewItem] = []
+        new_items = []
         for e_idx, p in zip(result.picks, picks, strict=True):
             rid = pool.record_id[p]
             outcome = apply_pii_policy(texts_of[rid][1], cfg.pii)
-            flags: dict[str, Any] = {}
-            if outcome.flags:
-                flags["pii"] = outcome.flags
-            sibs = [pool.source_id[o] for o in siblings.get(p, [])]
-            for o in [p, *siblings.get(p, [])]:
-                sibs.extend(dups.get(o, []))
+            flags: dict[str, Any] = {"pii": outcome.flags} if outcome.flags else {}
+            sibs, total = _siblings(p, pool, nd.groups, group_of, dups)
             if sibs:
-                flags["near_duplicates"] = sibs[:MAX_SIBLINGS]
-                if len(sibs) > MAX_SIBLINGS:
-                    flags["near_duplicates_total"] = len(sibs)
-            items.append(
+                flags["near_duplicates"] = sibs
+                if total > len(sibs):
+                    flags["near_duplicates_total"] = total
+            new_items.append(
                 NewItem(
                     record_id=rid,
                     text=outcome.text,
@@ -371,19 +367,15 @@ def curate(
                     flags=flags,
                 )
             )
-        add_items(s, benchmark_id=bench.id, run_id=run_id, items=items)
-        update_item_placement(
-            s,
-            [
-                (
-                    existing[pool.record_id[eligible[i]]].id,
-                    int(result.cluster[i]),
-                    float(result.weight[i]),
-                )
-                for i in np.flatnonzero(held)
-                if existing[pool.record_id[eligible[i]]].status != ItemStatus.released.value
-            ],
-        )
+        add_items(s, benchmark_id=bench.id, run_id=run_id, items=new_items)
+        # Earlier items now stand for their cells of this clustering; released ones keep the
+        # weight they were released with.
+        placements = []
+        for i in np.flatnonzero(held):
+            item = existing[pool.record_id[eligible[i]]]
+            if item.status != ItemStatus.released.value:
+                placements.append((item.id, int(result.cluster[i]), float(result.weight[i])))
+        update_item_placement(s, placements)
         stages["write"] = time.perf_counter() - tick
         report.stages = {k: round(v, 3) for k, v in stages.items()}
         report.seconds = round(time.perf_counter() - started, 3)
@@ -400,19 +392,149 @@ def curate(
     return report
 
 
-def _embed_chunk(
+def _siblings(
+    p: int,
+    pool: _Pool,
+    groups: list[np.ndarray],
+    group_of: dict[int, int],
+    dups: dict[int, list[str]],
+) -> tuple[list[str], int]:
+    """Source ids of the duplicates of position ``p`` (at most MAX_SIBLINGS), and how many."""
+    members = [int(o) for o in groups[group_of[p]]] if p in group_of else [p]
+    out: list[str] = []
+    for o in members:
+        if len(out) >= MAX_SIBLINGS:
+            break
+        if o != p:
+            out.append(pool.source_id[o])
+        out.extend(dups.get(o, [])[: MAX_SIBLINGS - len(out)])
+    total = int(sum(1 + len(dups.get(o, [])) for o in members)) - 1
+    return out[:MAX_SIBLINGS], total
+
+
+def _scan_and_embed(
+    ws: Workspace,
+    benchmark_id: int,
+    cfg: CurationSpec,
     model: Embedder,
-    texts: list[str],
-    cache: EmbeddingCache | None,
+    scanner: _Scanner,
+    seed: int,
+    report: CurationReport,
+    stages: dict[str, float],
     progress: Progress | None,
-    done_before: int,
-) -> tuple[np.ndarray, int]:
-    done = 0
+) -> _Pool:
+    """Stages 1–6: one pass over the pool (two for an embedder fitted on the pool)."""
+    pool = _Pool()
+    fit_model = model if isinstance(model, FittableEmbedder) else None
+    rng = np.random.default_rng(seed)
+    reservoir: list[str] = []
+    background = (
+        None
+        if fit_model is not None
+        else _BackgroundEmbedder(
+            model, EmbeddingCache(ws.settings.embedding_cache, model.model_id, model.dim), progress
+        )
+    )
+    tick = time.perf_counter()
+    scanned = 0
+    try:
+        with ws.db.session() as s:
+            for chunk in iter_pool(s, benchmark_id, chunk=CHUNK, strata_field=cfg.strata_field):
+                texts: list[str] = []
+                for row in chunk:
+                    if not scanner.admits(row, pool):
+                        continue
+                    pool.record_id.append(row.id)
+                    pool.source_id.append(row.source_id)
+                    pool.stratum.append(row.stratum)
+                    pool.existing.append(row.id in scanner.existing)
+                    texts.append(row.text)
+                    if fit_model is not None:
+                        cap = fit_model.max_fit_texts
+                        _fit_sample(rng, reservoir, len(pool.record_id), row.text, cap)
+                scanned += len(chunk)
+                if progress:
+                    progress("scan pool", ReadProgress(scanned, report.pool))
+                if background is not None and texts:
+                    background.submit(texts)
+    finally:
+        if background is not None:
+            background.finish()
+    stages["scan"] = time.perf_counter() - tick
+    if background is not None:
+        pool.vectors = background.vectors
+        report.embedded = background.encoded
+        stages["embed"] = background.seconds  # overlaps with "scan"
+    else:
+        assert fit_model is not None
+        tick = time.perf_counter()
+        fit_model.fit(reservoir)
+        reservoir.clear()
+        cache = EmbeddingCache(ws.settings.embedding_cache, fit_model.model_id, fit_model.dim)
+        wanted = set(pool.record_id)
+        with ws.db.session() as s:
+            for chunk in iter_pool(s, benchmark_id, chunk=CHUNK):
+                texts = [r.text for r in chunk if r.id in wanted]
+                if texts:
+                    vecs, n_new = embed_texts(fit_model, texts, cache=cache)
+                    report.embedded += n_new
+                    pool.vectors.append(vecs)
+                    if progress:
+                        done = sum(len(v) for v in pool.vectors)
+                        progress("embed", ReadProgress(done, len(wanted)))
+        stages["embed"] = time.perf_counter() - tick
+    report.cached = len(pool.record_id) - report.embedded
+    return pool
 
-    def on_batch(k: int) -> None:
-        nonlocal done
-        done += k
-        if progress:
-            progress("embed", ReadProgress(done_before + done, done_before + len(texts)))
 
-    return embed_texts(model, texts, cache=cache, on_batch=on_batch)
+def _sample_without_close_pairs(
+    x: np.ndarray,
+    size: int,
+    *,
+    cfg: CurationSpec,
+    seed: int,
+    held: np.ndarray,
+    pickable: np.ndarray,
+    strata: list[str] | None,
+    mass: np.ndarray,
+    report: CurationReport,
+) -> SampleResult:
+    """Stages 8–9: sample, then make sure no two sample points are near duplicates.
+
+    The clustered near-duplicate search can miss a pair that straddles cells; an all-pairs
+    check over the sample (hundreds of points) catches it, and the sample is drawn again
+    without the later pick of each such pair (held items are never dropped).
+    """
+    pickable = pickable.copy()
+    cluster = None
+    for _ in range(10):
+        result = representative_sample(
+            x,
+            size,
+            seed=seed,
+            held=held,
+            pickable=pickable,
+            strata=strata,
+            min_per_stratum=cfg.min_per_stratum,
+            k=cfg.clusters,
+            mass=mass,
+            cluster=cluster,
+        )
+        cluster = result.cluster
+        sample = np.flatnonzero(held | np.isin(np.arange(len(x)), result.picks))
+        drop = set()
+        for i, j in close_pairs(x[sample], cfg.near_duplicate_threshold):
+            a, b = int(sample[i]), int(sample[j])
+            if a in drop or b in drop:
+                continue
+            if not held[b]:
+                drop.add(b)
+            elif not held[a]:
+                drop.add(a)
+        if not drop:
+            return result
+        pickable[list(drop)] = False
+        # Counted as removed duplicates; they still count as pool records in the weights.
+        report.near_duplicates += len(drop)
+        report.after_dedup -= len(drop)
+    return result

@@ -224,13 +224,15 @@ def representative_sample(
     min_per_stratum: int = 1,
     k: int | None = None,
     mass: np.ndarray | None = None,
+    cluster: np.ndarray | None = None,
 ) -> SampleResult:
     """Pick ``size`` new points of the unit vectors ``x`` that represent them (see module doc).
 
     ``held``: mask of points already in the sample (earlier items); ``pickable``: mask of points
     that may be picked (default: not held); ``strata``: a stratum label per point; ``mass``: how
     many pool records each point stands for (itself plus the duplicates removed in its
-    favour; default 1), used for the inclusion weights.
+    favour; default 1), used for the inclusion weights; ``cluster``: labels from an earlier
+    call on the same points (skips k-means).
     """
     n = len(x)
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -242,13 +244,16 @@ def representative_sample(
         empty = np.zeros(0, dtype=np.int64)
         return SampleResult(empty, empty, np.zeros(0), {}, 0)
     rng = np.random.default_rng(seed)
-    k = max(1, min(n, k or choose_k(n, int(held_m.sum()) + size)))
-    raw = nearest_centroids(x, kmeans_centroids(x, k, seed=seed))[:, 0]
-    # Renumber clusters by size (largest first, then old id) so numbers read naturally.
-    counts = np.bincount(raw, minlength=k)
-    rank = np.empty(k, dtype=np.int64)
-    rank[sorted(range(k), key=lambda c: (-counts[c], c))] = np.arange(k)
-    cluster = rank[raw]
+    if cluster is None:
+        k = max(1, min(n, k or choose_k(n, int(held_m.sum()) + size)))
+        raw = nearest_centroids(x, kmeans_centroids(x, k, seed=seed, max_iter=50))[:, 0]
+        # Renumber clusters by size (largest first, then old id) so numbers read naturally.
+        counts = np.bincount(raw, minlength=k)
+        rank = np.empty(k, dtype=np.int64)
+        rank[sorted(range(k), key=lambda c: (-counts[c], c))] = np.arange(k)
+        cluster = rank[raw]
+    else:
+        k = int(cluster.max()) + 1
     labels = ["" for _ in range(n)] if strata is None else [str(v) for v in strata]
     names = sorted(set(labels))
     index = {name: i for i, name in enumerate(names)}

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
+
 from builder.release.manifest import Bump, canonical_json
 
 __all__ = [
@@ -81,12 +83,20 @@ class ReleaseDiff:
         return {**asdict(self), "counts": self.counts()}
 
 
-def _answer_key(answer: Any) -> str:
+def _key(value: Any) -> bytes:
+    """A deterministic encoding to compare values by (orjson; stdlib for what it refuses)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical_json(value).encode()
+
+
+def _answer_key(answer: Any) -> bytes:
     if isinstance(answer, list | tuple) or (
         hasattr(answer, "tolist") and not isinstance(answer, str)
     ):
         answer = sorted(answer.tolist() if hasattr(answer, "tolist") else answer)
-    return canonical_json(answer)
+    return _key(answer)
 
 
 def _plain(value: Any) -> Any:
@@ -104,10 +114,10 @@ def diff_rows(
 ) -> ReleaseDiff:
     """Compare two sets of release rows keyed by ``id``."""
 
-    def index(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, str, Any, str]]:
+    def index(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, bytes, Any, bytes]]:
         out = {}
         for r in rows:
-            inputs = canonical_json([_plain(r.get(f)) for f in input_fields])
+            inputs = _key([_plain(r.get(f)) for f in input_fields])
             answer = _plain(r[answer_field])
             out[str(r["id"])] = (str(r.get("split", "")), _answer_key(answer), answer, inputs)
         return out

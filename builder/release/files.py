@@ -12,12 +12,12 @@ marked ``{"encoding": "json"}`` in the Parquet schema).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -96,9 +96,9 @@ def write_split(
     pq.write_table(table, parquet)
     names = schema.schema.names
     jsonl = data_dir / f"{split}.jsonl"
-    encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every row
-    with open(jsonl, "w", encoding="utf-8", newline="\n") as out:
-        out.write("".join(encode({k: r.get(k) for k in names}) + "\n" for r in rows))
+    with open(jsonl, "wb") as out:
+        # orjson: compact UTF-8, keys in column order, several times faster than json.dumps.
+        out.write(b"".join(orjson.dumps({k: r.get(k) for k in names}) + b"\n" for r in rows))
     return [
         _entry(parquet, f"data/{split}.parquet", split, "parquet", len(rows)),
         _entry(jsonl, f"data/{split}.jsonl", split, "jsonl", len(rows)),

@@ -105,8 +105,8 @@ class ReleasePlan:
         }
 
 
-def _answer(spec: BenchmarkSpec, labels: frozenset[str], item: ApprovedItem) -> Any:
-    kind, a = spec.task.type.value, item.answer
+def _answer(kind: str, labels: frozenset[str], item: ApprovedItem) -> Any:
+    a = item.answer
     where = f"approved item {item.source_id!r} (item #{item.item_id})"
     fix = "fix its answer in the review app (Adjudicate) or send it back, then release again"
     if kind == "classification":
@@ -126,14 +126,16 @@ def _answer(spec: BenchmarkSpec, labels: frozenset[str], item: ApprovedItem) -> 
     return a
 
 
-def _row(spec: BenchmarkSpec, item: ApprovedItem, answer: Any) -> dict[str, Any]:
+def _row(
+    fields: list[str], text_field: str, answer_field: str, item: ApprovedItem, answer: Any
+) -> dict[str, Any]:
     row: dict[str, Any] = {"id": item.source_id}
-    for f in spec.task.input_fields:
+    for f in fields:
         value = item.data.get(f)
-        if f == spec.source.text_field and item.text is not None:
+        if f == text_field and item.text is not None:
             value = item.text  # the redacted text replaces the record's
         row[f] = value
-    row[ANSWER_FIELDS[spec.task.type.value]] = answer
+    row[answer_field] = answer
     row["cluster"], row["stratum"], row["weight"] = item.cluster, item.stratum, item.weight
     return row
 
@@ -257,8 +259,8 @@ def plan_release(
             f"benchmark {bench.name!r} has no approved items; approve items in the review app "
             "or import annotations (`benchsmith annotations import`) before releasing"
         )
-    labels = frozenset(spec.task.labels)
-    answers = {i.item_id: _answer(spec, labels, i) for i in items}
+    kind, labels = spec.task.type.value, frozenset(spec.task.labels)
+    answers = {i.item_id: _answer(kind, labels, i) for i in items}
     by_sid = {i.source_id: i for i in items}
     splits = assign_splits(
         bench.name,
@@ -267,12 +269,14 @@ def plan_release(
         spec.release.private_holdout,
         pinned={i.source_id: pins[i.item_id] for i in items if i.item_id in pins},
     )
+    fields = list(spec.task.input_fields)
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in spec.release.splits}
     for sid, item in by_sid.items():
-        rows.setdefault(splits[sid], []).append(_row(spec, item, answers[item.item_id]))
-    rows = {
-        k: v for k, v in rows.items() if k in spec.release.splits or v
-    }  # old pinned split names stay
+        rows.setdefault(splits[sid], []).append(
+            _row(fields, spec.source.text_field, ANSWER_FIELDS[kind], item, answers[item.item_id])
+        )
+    # A split the spec no longer names stays while pinned items still live in it.
+    rows = {k: v for k, v in rows.items() if k in spec.release.splits or v}
     item_rows = [(i.item_id, i.revision, splits[i.source_id], answers[i.item_id]) for i in items]
 
     reg = Registry(registry or ws.settings.registry)

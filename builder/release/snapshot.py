@@ -255,9 +255,8 @@ def publish_release(
             actor=actor,
             holdout=holdout_ref,
         )
-        (stage / MANIFEST_NAME).write_text(
-            manifest.to_json(), encoding="utf-8"
-        )  # the commit point, last
+        # The manifest is the commit point: written last, after every file it lists.
+        (stage / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
         hook("manifest")
         with ws.db.session() as s:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from sqlmodel import Session
@@ -35,6 +36,22 @@ def _spec(session: Session, ref: BenchRef) -> BenchmarkSpec:
     return spec
 
 
+# Which benchmark a name (or id) means changes only when a lead re-registers a spec; every
+# queue call asks, so remember the answer for a few seconds per database.
+_REFS: dict[tuple[str, str | int | None], tuple[float, BenchRef]] = {}
+REF_TTL_S = 5.0
+
+
+def _cached(key: tuple[str, str | int | None]) -> BenchRef | None:
+    hit = _REFS.get(key)
+    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+
+def _remember(key: tuple[str, str | int | None], ref: BenchRef) -> BenchRef:
+    _REFS[key] = (time.monotonic() + REF_TTL_S, ref)
+    return ref
+
+
 def bench_in(session: Session, ws: Workspace, name: str | None) -> tuple[BenchRef, BenchmarkSpec]:
     """The benchmark to act on, read inside the caller's transaction (no extra round trip).
 
@@ -42,6 +59,10 @@ def bench_in(session: Session, ws: Workspace, name: str | None) -> tuple[BenchRe
     and so cannot be called while this one holds SQLite's write lock).
     """
     wanted = name or ws.settings.benchmark
+    key = (ws.db.url, wanted)
+    ref = _cached(key)
+    if ref is not None:
+        return ref, _spec(session, ref)
     if wanted:
         refs = benchmark_refs(session, name=wanted)
         if not refs:
@@ -62,10 +83,14 @@ def bench_in(session: Session, ws: Workspace, name: str | None) -> tuple[BenchRe
                 f"the workspace holds several benchmarks {[b.name for b in refs]}; "
                 "pick one with --benchmark NAME"
             )
-    return refs[0], _spec(session, refs[0])
+    return _remember(key, refs[0]), _spec(session, refs[0])
 
 
 def spec_of(session: Session, benchmark_id: int) -> tuple[BenchRef, BenchmarkSpec]:
     """The benchmark an item belongs to, and its parsed spec."""
-    (ref,) = benchmark_refs(session, id=benchmark_id)
+    key = (str(session.get_bind().engine.url), benchmark_id)
+    ref = _cached(key)
+    if ref is None:
+        (ref,) = benchmark_refs(session, id=benchmark_id)
+        _remember(key, ref)
     return ref, _spec(session, ref)

@@ -150,9 +150,11 @@ def _take(
             return None
         # Re-count after the row lock: the pick's snapshot may predate a concurrent lease.
         rows = lease_rows(s, cand)
-        done_by_me = any(r.annotator_id == annotator_id and r.completed_at for r in rows)
+        mine = [r for r in rows if r.annotator_id == annotator_id]
+        done_by_me = any(r.completed_at for r in mine)
         if not done_by_me and _others_holding(rows, annotator_id, at) < per_item:
-            set_lease(s, item_id=cand, annotator_id=annotator_id, now=at, expires_at=until)
+            set_lease(s, item_id=cand, annotator_id=annotator_id, now=at, expires_at=until,
+                      exists=bool(mine))  # fmt: skip
             return cand
         tried.append(cand)
     return None
@@ -258,7 +260,8 @@ def record_answer(
                 + (" — your lease expired and the slot was taken" if own is not None else "")
                 + "; your answer was not saved, take the next item"
             )
-        set_lease(s, item_id=item.id, annotator_id=uid, now=at, expires_at=at, completed=True)
+        set_lease(s, item_id=item.id, annotator_id=uid, now=at, expires_at=at, completed=True,
+                  exists=own is not None)  # fmt: skip
     row_id = add_annotation(s, item_id=item.id, annotator_id=uid, answer=answer,
                             flags=flag_list, comment=text,
                             supersedes=mine.id if mine is not None else None, now=at)  # fmt: skip

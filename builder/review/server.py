@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -155,8 +156,15 @@ def serve(
     """Run the app in the foreground until it exits or Ctrl+C; returns its exit code."""
     server = start_app(settings, host=host, port=port)
     echo(f"review app running at {server.url}  (log: {server.log}; Ctrl+C stops it)")
+
+    def _stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # a `kill` stops the app too, not just Ctrl+C
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return server.process.wait()
     except KeyboardInterrupt:
-        server.stop()
         return 0
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)

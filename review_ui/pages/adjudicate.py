@@ -40,8 +40,9 @@ by_id = {c.item_id: c for c in cases}
 chosen = st.selectbox(
     f"{len(cases)} item(s) waiting",
     options=list(by_id),
-    format_func=lambda i: f"{by_id[i].source_id} · {by_id[i].status} · "
-    f"{len(by_id[i].answers)} answers",
+    format_func=lambda i: (
+        f"{by_id[i].source_id} · {by_id[i].status} · {len(by_id[i].answers)} answers"
+    ),
     key="adjudicate_item",
 )
 case: Case = by_id[chosen]
@@ -74,12 +75,16 @@ with right:
         final: Any
         if spec.task.type is TaskType.classification:
             final = st.selectbox(
-                "Final label", options=labels, index=labels.index(start) if start in labels else 0,
+                "Final label",
+                options=labels,
+                index=labels.index(start) if start in labels else 0,
                 key=f"final_{case.item_id}",
             )
         elif spec.task.type is TaskType.multilabel:
             final = st.multiselect(
-                "Final labels", options=labels, default=[x for x in start if x in labels],
+                "Final labels",
+                options=labels,
+                default=[x for x in start if x in labels],
                 key=f"final_{case.item_id}",
             )
         else:

@@ -66,7 +66,9 @@ with left:
         value: Any
         if spec.task.type is TaskType.reference_answer:
             value = st.text_area(
-                "Reference answer", value=prev.answer if prev else "", key=f"answer_text_{task.item_id}"
+                "Reference answer",
+                value=prev.answer if prev else "",
+                key=f"answer_text_{task.item_id}",
             )
         else:
             multi = spec.task.type is TaskType.multilabel
@@ -94,9 +96,7 @@ with left:
         submitted = b1.form_submit_button(
             "Save revision" if prev else "Submit", type="primary", shortcut="Enter", key="submit"
         )
-        skipped = b2.form_submit_button(
-            "Cancel" if prev else "Skip", shortcut="S", key="skip"
-        )
+        skipped = b2.form_submit_button("Cancel" if prev else "Skip", shortcut="S", key="skip")
     if submitted:
         try:
             result = submit(ws, actor, task.item_id, value, flags=flags or [], comment=comment)

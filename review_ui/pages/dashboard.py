@@ -30,9 +30,7 @@ st.title(f"Dashboard · {dash.benchmark}")
 
 st.header("Progress")
 order = [s.value for s in ItemStatus]
-counts = pd.DataFrame(
-    {"status": order, "items": [dash.status_counts.get(s, 0) for s in order]}
-)
+counts = pd.DataFrame({"status": order, "items": [dash.status_counts.get(s, 0) for s in order]})
 cols = st.columns(len(order))
 for col, (status, n) in zip(cols, counts.itertuples(index=False), strict=True):
     col.metric(status, n)

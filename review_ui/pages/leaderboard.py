@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
 from builder.errors import BenchsmithError
 from builder.evaluate import leaderboard
 from builder.store.models import Role
-from review_ui.session import benchmark_name, require_role, show_error, workspace
+from review_ui.session import benchmark_name, require_role, settings, show_error, workspace
 
 require_role(Role.annotator)
-ws = workspace()
+# The shared workspace is opened without the environment's cache setting; pulls made
+# from this page honour BENCHSMITH_CACHE like the CLI does.
+ws = replace(workspace(), settings=replace(workspace().settings, cache_dir=settings().cache_dir))
 try:
     bench, _ = ws.benchmark(benchmark_name())
     boards = leaderboard(ws, bench.name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -9,12 +11,14 @@ from builder.errors import BenchsmithError
 from builder.release.registry import Registry
 from builder.release.snapshot import plan_release, publish_release, yank_release
 from builder.store.models import Role
-from review_ui.session import benchmark_name, require_role, show_error, workspace
+from review_ui.session import benchmark_name, require_role, settings, show_error, workspace
 
 _NOTICE = "releases_notice"
 
 actor = require_role(Role.lead)
-ws = workspace()
+# The shared workspace is opened without the environment's cache setting; pulls made
+# from this page honour BENCHSMITH_CACHE like the CLI does.
+ws = replace(workspace(), settings=replace(workspace().settings, cache_dir=settings().cache_dir))
 try:
     bench, spec = ws.benchmark(benchmark_name())
     registry = Registry(ws.settings.registry)

@@ -27,8 +27,7 @@ st.dataframe(
             "can log in": [u.can_login for u in users],
             "disabled": [u.disabled for u in users],
             "locked until (UTC)": [
-                u.locked_until.strftime("%Y-%m-%d %H:%M") if u.locked_until else ""
-                for u in users
+                u.locked_until.strftime("%Y-%m-%d %H:%M") if u.locked_until else "" for u in users
             ],
         }
     ),
