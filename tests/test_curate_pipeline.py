@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from builder.config import Settings
 from builder.curate.embed import Embedder, get_embedder
 from builder.curate.pii import count_by_kind, scan
 from builder.curate.pipeline import curate
+from builder.curate.report import pool_map
 from builder.curate.sample import choose_k
 from builder.errors import ConfigError, ModelMissingError
 from builder.ingest import ingest_files
@@ -347,3 +349,43 @@ def test_minilm_by_name_with_cache(tmp_path: Path, base_rows: list[dict[str, Any
     assert first.embedder.startswith("minilm:") and first.embedded == 40
     second = curate(ws, size=8)
     assert second.embedded == 0 and not set(first.selected) & set(second.selected)
+
+
+def test_strata_get_quotas_and_items_record_their_stratum(
+    tmp_path: Path, base_rows: list[dict[str, Any]], static: Embedder
+) -> None:
+    ws = make_workspace(tmp_path, strata_field="priority", min_per_stratum=2)
+    ingest_files(ws, [write_jsonl(tmp_path / "pool.jsonl", base_rows)])
+    report = curate(ws, embedder=static, size=30)
+    sizes = Counter(r["priority"] for r in base_rows if r["package"] != "zz-short")
+    assert report.strata_field == "priority"
+    assert {row["stratum"] for row in report.strata} == set(sizes)
+    for row in report.strata:
+        assert row["picked"] >= min(2, row["size"])
+    assert sum(row["picked"] for row in report.strata) == 30
+    priority = {r["package"]: r["priority"] for r in base_rows}
+    its = items(ws)
+    assert [it.stratum for it in its] == [priority[s] for s in source_ids(ws, its)]
+    assert all("stratum" in it.reason for it in its)
+
+
+def test_pool_map_keeps_every_sample_point_within_the_limit() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    selected = np.zeros(300, dtype=bool)
+    selected[:40] = True
+    held = np.zeros(300, dtype=bool)
+    held[40:60] = True
+    kw: dict[str, Any] = {
+        "cluster": np.arange(300) % 5, "selected": selected, "held": held,
+        "source_ids": [f"r{i}" for i in range(300)], "seed": 1,
+    }  # fmt: skip
+    m = pool_map(x, limit=100, **kw)
+    assert {len(v) for v in m.values()} == {100}
+    assert sum(m["selected"]) == 40 and sum(m["held"]) == 20
+    assert m == pool_map(x, limit=100, **kw)  # deterministic
+    assert {f"r{i}" for i in range(60)} <= set(m["source_id"])
+    tight = pool_map(x, limit=30, **kw)
+    assert sum(tight["selected"]) == 30 and sum(tight["held"]) == 0
+    assert set(pool_map(x, limit=5000, **kw)["source_id"]) == {f"r{i}" for i in range(300)}

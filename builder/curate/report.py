@@ -116,14 +116,21 @@ def pool_map(
     seed: int,
     limit: int = MAP_POINTS,
 ) -> dict[str, list[Any]]:
-    """A 2-D PCA of at most ``limit`` points: every sample point plus a seeded random rest."""
-    n = len(x)
-    must = np.flatnonzero(selected | held)
-    rest = np.setdiff1d(np.arange(n), must)
-    room = max(0, limit - len(must))
-    if len(rest) > room:
-        rest = np.random.default_rng(seed).choice(rest, room, replace=False)
-    idx = np.sort(np.concatenate([must, rest]).astype(np.int64))
+    """A 2-D PCA of at most ``limit`` points: every sample point plus a seeded random rest.
+
+    Should the sample itself exceed ``limit``, this run's picks come first, then earlier items.
+    """
+    rng = np.random.default_rng(seed)
+    chosen: list[np.ndarray] = []
+    room = limit
+    # This run's picks first, then earlier items, then the rest of the pool, each seeded.
+    for group in (selected, held & ~selected, ~(selected | held)):
+        members = np.flatnonzero(group)
+        if len(members) > room:
+            members = rng.choice(members, room, replace=False)
+        chosen.append(members)
+        room -= len(members)
+    idx = np.sort(np.concatenate(chosen).astype(np.int64))
     pts = x[idx].astype(np.float64)
     if len(idx) >= 2:
         centred = pts - pts.mean(axis=0)
