@@ -10,6 +10,7 @@ The 100,000-record pools are stitched from random lines of the real sample's des
 For each it prints, as medians over REPEATS (one run for MiniLM's 5,000 texts: minutes each):
   - encode: the embedder alone over every text, in the batches the pipeline uses
     (tfidf: fitting on its 20,000-text sample plus transforming every text);
+    repeats are interleaved (encode, cold, warm, encode, …) so load changes hit all alike;
   - cold: ``curate`` on the ingested pool with an empty embedding cache (size 300);
   - warm: the same ``curate`` on a fresh copy of the workspace with the cache left by cold;
   - model load time (outside both, as the model is loaded once per process);
@@ -101,8 +102,6 @@ def child(part: str, small: int, large: int, repeats: int) -> dict[str, Any]:
                 model.encode(texts[i : i + model.batch_size])
             return time.perf_counter() - t
 
-        encode = [encode_all() for _ in range(runs)]
-
         def run_curate(name: str, cache_from: Path | None) -> tuple[float, Any]:
             home = tmp / name
             shutil.copytree(template, home, ignore=shutil.ignore_patterns("embeddings"))
@@ -116,18 +115,23 @@ def child(part: str, small: int, large: int, repeats: int) -> dict[str, Any]:
             w.db.dispose()
             return seconds, report
 
-        cold, warm = [], []
-        last_cold = None
+        # Interleaved (encode, cold, warm) rounds, so a change in the machine's load during
+        # the run shifts all three alike instead of one of them.
+        encode: list[float] = []
+        cold: list[float] = []
+        warm: list[float] = []
+        cold_report = warm_report = None
         for r in range(runs):
-            seconds, report = run_curate(f"cold{r}", None)
+            encode.append(encode_all())
+            seconds, cold_report = run_curate(f"cold{r}", None)
             cold.append(seconds)
-            last_cold = report
-            assert len(report.selected) == SIZE
-        assert last_cold is not None
-        for r in range(runs):
-            seconds, report = run_curate(f"warm{r}", tmp / f"cold{runs - 1}")
+            assert len(cold_report.selected) == SIZE
+            seconds, warm_report = run_curate(f"warm{r}", tmp / f"cold{r}")
             warm.append(seconds)
-            assert report.embedded == 0, report.embedded
+            assert warm_report.embedded == 0, warm_report.embedded
+            shutil.rmtree(tmp / f"cold{r}")
+            shutil.rmtree(tmp / f"warm{r}")
+        assert cold_report is not None and warm_report is not None
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return {
             "part": part,
@@ -137,8 +141,9 @@ def child(part: str, small: int, large: int, repeats: int) -> dict[str, Any]:
             "encode": statistics.median(encode),
             "cold": statistics.median(cold),
             "warm": statistics.median(warm),
-            "stages": last_cold.stages,
-            "after_dedup": last_cold.after_dedup,
+            "stages": cold_report.stages,
+            "warm_stages": warm_report.stages,
+            "after_dedup": cold_report.after_dedup,
             "rss_mb": rss_mb,
         }
     finally:
@@ -185,6 +190,7 @@ def main() -> int:
         print(f"  curate cold     {r['cold']:8.2f} s  = {cold_ratio:.2f} × encode")
         print(f"  curate warm     {r['warm']:8.2f} s  = {warm_ratio:.3f} × cold")
         print(f"  cold stages     {r['stages']}")
+        print(f"  warm stages     {r['warm_stages']}")
         print(f"  records sampled from after dedup: {r['after_dedup']:,}")
         print(f"  peak RSS        {r['rss_mb']:8.0f} MB")
         for name, ok in checks:
