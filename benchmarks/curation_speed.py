@@ -7,7 +7,8 @@ Configurations (each in a fresh child process, so peak RSS is its own):
 The 100,000-record pools are stitched from random lines of the real sample's descriptions
 (2–6 lines each, seeded), so the vocabulary and lengths are real and the texts distinct.
 
-For each it prints, as medians over REPEATS (one run for MiniLM's 5,000 texts: minutes each):
+For each it prints, as medians over REPEATS (MINILM_RUNS for MiniLM's 5,000 texts, default 1:
+each round takes minutes):
   - encode: the embedder alone over every text, in the batches the pipeline uses
     (tfidf: fitting on its 20,000-text sample plus transforming every text);
     repeats are interleaved (encode, cold, warm, encode, …) so load changes hit all alike;
@@ -18,7 +19,7 @@ and the ratios against the targets: cold ≤ 1.15 × encode, warm ≤ 0.1 × col
 static 100k cold < 60 s, peak RSS < 3 GB.
 
     .venv/bin/python benchmarks/curation_speed.py [--parts minilm,static,tfidf]
-        [--large 100000] [--small 5000] [--repeats 3]
+        [--large 100000] [--small 5000] [--repeats 3] [--minilm-runs 1]
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def make_rows(part: str, small: int, large: int) -> list[dict[str, Any]]:
     ]
 
 
-def child(part: str, small: int, large: int, repeats: int) -> dict[str, Any]:
+def child(part: str, small: int, large: int, repeats: int, minilm_runs: int) -> dict[str, Any]:
     """One configuration, in its own process; returns its figures."""
     from builder.config import Settings
     from builder.curate.embed import FittableEmbedder, get_embedder
@@ -91,7 +92,7 @@ def child(part: str, small: int, large: int, repeats: int) -> dict[str, Any]:
         started = time.perf_counter()
         model = get_embedder(part)
         load = time.perf_counter() - started
-        runs = 1 if part == "minilm" else repeats
+        runs = minilm_runs if part == "minilm" else repeats
 
         def encode_all() -> float:
             t = time.perf_counter()
@@ -158,16 +159,18 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=5000)
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--minilm-runs", type=int, default=1, help="MiniLM rounds (minutes each)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.small, args.large, args.repeats)))
+        print(json.dumps(child(args.child, args.small, args.large, args.repeats, args.minilm_runs)))
         return 0
     failed = False
     for part in args.parts.split(","):
         proc = subprocess.run(
             [sys.executable, __file__, "--child", part, "--small", str(args.small),
-             "--large", str(args.large), "--repeats", str(args.repeats)],
+             "--large", str(args.large), "--repeats", str(args.repeats),
+             "--minilm-runs", str(args.minilm_runs)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if proc.returncode != 0:

@@ -112,7 +112,7 @@ def test_two_annotators_and_a_reviewer(
             _log_in(page, server.url, "ana")
             page.get_by_role("heading", name=rows[0]["package"]).wait_for()
             # The hostile description is shown as text: no script ran, no image, no bold.
-            assert page.get_by_text(HOSTILE, exact=True).is_visible()
+            page.get_by_text(HOSTILE, exact=True).wait_for(state="visible")
             assert page.evaluate("window.__pwned") is None
             assert page.locator('img[src*="evil.example"]').count() == 0
             page.screenshot(path=str(shots / "annotate.png"), full_page=True)
@@ -137,8 +137,9 @@ def test_two_annotators_and_a_reviewer(
             page.get_by_role("link", name="Adjudicate").click()
             page.get_by_role("heading", name=rows[1]["package"]).wait_for()
             for who, said in (("ana", "mail"), ("ben", "news")):
-                assert page.get_by_text(who, exact=True).first.is_visible()
-                assert page.get_by_text(said, exact=True).first.is_visible()
+                # Streamlit streams a page in: wait for each answer rather than sampling once.
+                page.get_by_text(who, exact=True).first.wait_for(state="visible")
+                page.get_by_text(said, exact=True).first.wait_for(state="visible")
             page.screenshot(path=str(shots / "adjudicate.png"), full_page=True)
             page.get_by_label("Final label").click()
             page.keyboard.type("news")

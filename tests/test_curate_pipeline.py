@@ -389,3 +389,28 @@ def test_pool_map_keeps_every_sample_point_within_the_limit() -> None:
     tight = pool_map(x, limit=30, **kw)
     assert sum(tight["selected"]) == 30 and sum(tight["held"]) == 0
     assert set(pool_map(x, limit=5000, **kw)["source_id"]) == {f"r{i}" for i in range(300)}
+
+
+def test_registry_texts_read_each_split_once_from_any_fsspec_url() -> None:
+    import fsspec
+
+    from builder.curate.filters import registry_texts
+
+    fs = fsspec.filesystem("memory")
+    root = "/bench-registry-test"
+    with fs.open(f"{root}/a/1.0.0/data/test.jsonl", "wb") as f:
+        f.write(b'{"package": "p", "description": "first released text"}\n')
+    table = pa.table({"package": ["p"], "description": ["first released text"]})
+    with fs.open(f"{root}/a/1.0.0/data/test.parquet", "wb") as f:
+        pq.write_table(table, f)  # the same split as parquet: read once, from the jsonl
+    with fs.open(f"{root}/b/2.0.0/data/dev.parquet", "wb") as f:
+        pq.write_table(pa.table({"text": ["second released text"]}), f)
+    with fs.open(f"{root}/b/2.0.0/manifest.json", "wb") as f:
+        f.write(b"{}")
+    got = list(registry_texts(f"memory://{root}"))
+    assert got == [
+        ("release a/1.0.0/data/test.jsonl", "p"),
+        ("release a/1.0.0/data/test.jsonl", "first released text"),
+        ("release b/2.0.0/data/dev.parquet", "second released text"),
+    ]
+    assert list(registry_texts(f"memory://{root}-missing")) == []

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
+import types
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -280,6 +283,7 @@ def _process_worker(home: str, name: str) -> int:
 
 
 def test_concurrent_processes_on_sqlite(
+    monkeypatch: pytest.MonkeyPatch,
     sqlite_settings: Settings,
     sqlite_workspace: Workspace,
     sample_rows: list[dict[str, Any]],
@@ -289,9 +293,15 @@ def test_concurrent_processes_on_sqlite(
     names = ["p1", "p2", "p3"]
     for n in names:
         make_user(sqlite_workspace, n)
+    # A pool executor (not multiprocessing.Pool) so a dying worker fails the test instead of
+    # hanging it: Pool silently respawns dead workers and waits forever for their results.
+    # Streamlit's AppTest (earlier in the session) leaves a page script as __main__, and a
+    # spawned worker would re-run it; workers need a clean __main__.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(3) as pool:
-        done = pool.starmap(_process_worker, [(str(sqlite_settings.home), n) for n in names])
+    with ProcessPoolExecutor(3, mp_context=ctx) as pool:
+        futures = [pool.submit(_process_worker, str(sqlite_settings.home), n) for n in names]
+        done = [f.result(timeout=240) for f in futures]
     assert sum(done) == 24
     answers = _answers(sqlite_workspace)
     assert sorted(answers) == ids and all(len(set(a)) == 2 for a in answers.values())
