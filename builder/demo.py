@@ -63,6 +63,10 @@ def _curate(ws: Workspace, embedder: str | None) -> None:
     if benchmark_status(ws)["items"]:
         _say("curation: items exist already, skipped (run `benchsmith curate` to top up)")
         return
+    _say(
+        "curating: embedding ~5,000 descriptions takes a few minutes on 2 cores the first "
+        "time (vectors are cached for every later run)"
+    )
     report = curate(ws, embedder=embedder)
     _say(
         f"curated {len(report.selected)} items from a pool of {report.pool} with "
