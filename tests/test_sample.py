@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.curate.embed import Embedder, get_embedder
-from builder.curate.sample import allocate, choose_k, facility_location, representative_sample
+from builder.curate.sample import (
+    allocate,
+    choose_k,
+    facility_location,
+    representative_sample,
+    sample_without_close_pairs,
+)
 from builder.errors import ModelMissingError
 from tests.conftest import missing
 
@@ -179,3 +185,19 @@ def test_degenerate_inputs() -> None:
     assert res.weight.sum() == pytest.approx(4)
     empty = representative_sample(np.zeros((0, 4), dtype=np.float32), 5)
     assert empty.picks.tolist() == [] and empty.k == 0
+
+
+def test_no_near_duplicate_pair_survives_in_the_sample(pool: tuple[np.ndarray, list]) -> None:
+    """A pair the clustered search missed is caught by the all-pairs check of the sample."""
+    x = np.vstack([pool[0][:50], pool[0][:1], pool[0][7:8]])  # two exact copies appended
+    held = np.zeros(len(x), dtype=bool)
+    held[7] = True  # a held item is never the one dropped
+    res, dropped = sample_without_close_pairs(
+        x, len(x), threshold=0.999, seed=1, held=held, pickable=~held
+    )
+    assert dropped == 2
+    assert 50 not in res.picks and 51 not in res.picks
+    sample = np.concatenate([res.picks, [7]])
+    sims = x[sample] @ x[sample].T
+    np.fill_diagonal(sims, 0)
+    assert sims.max() < 0.999

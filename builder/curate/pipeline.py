@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from builder.curate.contamination import NgramIndex
-from builder.curate.dedup import ExactDeduper, close_pairs, near_duplicates
+from builder.curate.dedup import ExactDeduper, near_duplicates
 from builder.curate.embed import (
     Embedder,
     EmbeddingCache,
@@ -47,7 +47,7 @@ from builder.curate.filters import (
     quality_problem,
 )
 from builder.curate.report import CurationReport, pool_map
-from builder.curate.sample import SampleResult, representative_sample
+from builder.curate.sample import sample_without_close_pairs
 from builder.errors import ConfigError
 from builder.readers import ReadProgress
 from builder.spec import CurationSpec
@@ -311,17 +311,22 @@ def curate(
     held = np.array([s is not None and s != ItemStatus.rejected.value for s in status], dtype=bool)
     report.held = int(held.sum())
     xe = x[eligible]
-    result = _sample_without_close_pairs(
+    result, dropped = sample_without_close_pairs(
         xe,
         size,
-        cfg=cfg,
+        threshold=cfg.near_duplicate_threshold,
         seed=seed,
         held=held,
         pickable=~existing_m[eligible],
         strata=[pool.stratum[i] or "(missing)" for i in eligible] if cfg.strata_field else None,
+        min_per_stratum=cfg.min_per_stratum,
+        k=cfg.clusters,
         mass=mass[eligible],
-        report=report,
     )
+    # Pairs the clustered search missed count as removed duplicates (they still count as
+    # pool records in the weights).
+    report.near_duplicates += dropped
+    report.after_dedup -= dropped
     stages["sample"] = time.perf_counter() - tick
     report.k, report.clusters, report.strata = result.k, result.clusters, result.strata
     picks = [int(eligible[p]) for p in result.picks]
@@ -485,56 +490,3 @@ def _scan_and_embed(
         stages["embed"] = time.perf_counter() - tick
     report.cached = len(pool.record_id) - report.embedded
     return pool
-
-
-def _sample_without_close_pairs(
-    x: np.ndarray,
-    size: int,
-    *,
-    cfg: CurationSpec,
-    seed: int,
-    held: np.ndarray,
-    pickable: np.ndarray,
-    strata: list[str] | None,
-    mass: np.ndarray,
-    report: CurationReport,
-) -> SampleResult:
-    """Stages 8–9: sample, then make sure no two sample points are near duplicates.
-
-    The clustered near-duplicate search can miss a pair that straddles cells; an all-pairs
-    check over the sample (hundreds of points) catches it, and the sample is drawn again
-    without the later pick of each such pair (held items are never dropped).
-    """
-    pickable = pickable.copy()
-    cluster = None
-    for _ in range(10):
-        result = representative_sample(
-            x,
-            size,
-            seed=seed,
-            held=held,
-            pickable=pickable,
-            strata=strata,
-            min_per_stratum=cfg.min_per_stratum,
-            k=cfg.clusters,
-            mass=mass,
-            cluster=cluster,
-        )
-        cluster = result.cluster
-        sample = np.flatnonzero(held | np.isin(np.arange(len(x)), result.picks))
-        drop = set()
-        for i, j in close_pairs(x[sample], cfg.near_duplicate_threshold):
-            a, b = int(sample[i]), int(sample[j])
-            if a in drop or b in drop:
-                continue
-            if not held[b]:
-                drop.add(b)
-            elif not held[a]:
-                drop.add(a)
-        if not drop:
-            return result
-        pickable[list(drop)] = False
-        # Counted as removed duplicates; they still count as pool records in the weights.
-        report.near_duplicates += len(drop)
-        report.after_dedup -= len(drop)
-    return result

@@ -35,9 +35,16 @@ from typing import Any
 
 import numpy as np
 
-from builder.curate.dedup import kmeans_centroids, nearest_centroids
+from builder.curate.dedup import close_pairs, kmeans_centroids, nearest_centroids
 
-__all__ = ["SampleResult", "allocate", "choose_k", "facility_location", "representative_sample"]
+__all__ = [
+    "SampleResult",
+    "allocate",
+    "choose_k",
+    "facility_location",
+    "representative_sample",
+    "sample_without_close_pairs",
+]
 
 MAX_CLIENTS = 6000
 """Points whose coverage the greedy scores (a seeded, cell-stratified sample beyond that)."""
@@ -349,6 +356,60 @@ def representative_sample(
         else []
     )
     return SampleResult(picks, cluster, weight, reason, k, clusters, strata_rows)
+
+
+def sample_without_close_pairs(
+    x: np.ndarray,
+    size: int,
+    *,
+    threshold: float,
+    seed: int,
+    held: np.ndarray,
+    pickable: np.ndarray,
+    strata: Sequence[str] | None = None,
+    min_per_stratum: int = 1,
+    k: int | None = None,
+    mass: np.ndarray | None = None,
+) -> tuple[SampleResult, int]:
+    """:func:`representative_sample`, then make sure no two sample points are near duplicates.
+
+    The clustered near-duplicate search can miss a pair that straddles cells; an all-pairs
+    check over the sample (hundreds of points) catches it, and the sample is drawn again
+    (same clusters) without the later pick of each such pair; held points are never dropped.
+    Returns the result and how many points were ruled out that way.
+    """
+    pickable = np.asarray(pickable, dtype=bool).copy()
+    cluster = None
+    dropped = 0
+    for _ in range(10):
+        result = representative_sample(
+            x,
+            size,
+            seed=seed,
+            held=held,
+            pickable=pickable,
+            strata=strata,
+            min_per_stratum=min_per_stratum,
+            k=k,
+            mass=mass,
+            cluster=cluster,
+        )
+        cluster = result.cluster
+        sample = np.flatnonzero(held | np.isin(np.arange(len(x)), result.picks))
+        drop: set[int] = set()
+        for i, j in close_pairs(x[sample], threshold):
+            a, b = int(sample[i]), int(sample[j])
+            if a in drop or b in drop:
+                continue
+            if not held[b]:
+                drop.add(b)
+            elif not held[a]:
+                drop.add(a)
+        if not drop:
+            break
+        pickable[list(drop)] = False
+        dropped += len(drop)
+    return result, dropped
 
 
 def _reasons(
