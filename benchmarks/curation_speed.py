@@ -9,8 +9,8 @@ The 100,000-record pools are stitched from random lines of the real sample's des
 
 For each it prints, as medians over REPEATS (MINILM_RUNS for MiniLM's 5,000 texts, default 1:
 each round takes minutes):
-  - encode: the embedder alone over every text, in the batches the pipeline uses
-    (tfidf: fitting on its 20,000-text sample plus transforming every text);
+  - encode: the embedder alone, one ``encode`` call over every text (tfidf: fitting on its
+    20,000-text sample plus transforming every text);
     repeats are interleaved (encode, cold, warm, encode, …) so load changes hit all alike;
   - cold: ``curate`` on the ingested pool with an empty embedding cache (size 300);
   - warm: the same ``curate`` on a fresh copy of the workspace with the cache left by cold;
@@ -95,12 +95,13 @@ def child(part: str, small: int, large: int, repeats: int, minilm_runs: int) -> 
         runs = minilm_runs if part == "minilm" else repeats
 
         def encode_all() -> float:
+            # One call over every text: the embedder batches (and, for sentence-transformers,
+            # sorts by length) as it sees fit; no cache, no database, no other stage.
             t = time.perf_counter()
             if isinstance(model, FittableEmbedder):
                 step = max(1, len(texts) // model.max_fit_texts)
                 model.fit(texts[::step][: model.max_fit_texts])
-            for i in range(0, len(texts), model.batch_size):
-                model.encode(texts[i : i + model.batch_size])
+            model.encode(texts)
             return time.perf_counter() - t
 
         def run_curate(name: str, cache_from: Path | None) -> tuple[float, Any]:

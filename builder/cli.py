@@ -207,7 +207,3 @@ _register_groups()
 def main() -> None:
     """Console-script entry point."""
     app()
-
-
-if __name__ == "__main__":
-    main()
