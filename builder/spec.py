@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from builder.domain import TaskType
 from builder.errors import SpecError
 
 __all__ = [
@@ -31,14 +31,6 @@ __all__ = [
 
 FORMAT_VERSION = 1
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-
-
-class TaskType(StrEnum):
-    """What annotators produce for an item."""
-
-    classification = "classification"
-    multilabel = "multilabel"
-    reference_answer = "reference_answer"
 
 
 class _Strict(BaseModel):

@@ -13,12 +13,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlmodel import Session
 
 from builder.curate.text import normalize_text
+from builder.domain import Verdict
 from builder.errors import NotFoundError, ReviewError
 from builder.review._common import clock, spec_of
 from builder.review.auth import Actor, authorize
@@ -70,14 +70,6 @@ DECIDED = frozenset(
 """Statuses after which annotators can no longer revise."""
 POLICY = "policy:auto_approve_unanimous"
 """The audit actor of automatic approvals."""
-
-
-class Verdict(StrEnum):
-    """A reviewer's decision on an item."""
-
-    approved = "approved"
-    rejected = "rejected"
-    sent_back = "sent_back"
 
 
 def _labels_hint(labels: Sequence[str]) -> str:

@@ -7,13 +7,14 @@ Changing a table means adding an Alembic migration (``builder/store/migrations``
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from builder.domain import ItemStatus, Role
 
 __all__ = [
     "Annotation",
@@ -66,26 +67,6 @@ def _ts(nullable: bool = False) -> Any:
 
 def _json(nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(JSON, nullable=nullable))
-
-
-class ItemStatus(StrEnum):
-    """Item lifecycle: candidate → in_review → consensus|conflict → approved|rejected → released."""
-
-    candidate = "candidate"
-    in_review = "in_review"
-    consensus = "consensus"
-    conflict = "conflict"
-    approved = "approved"
-    rejected = "rejected"
-    released = "released"
-
-
-class Role(StrEnum):
-    """What a user may do; each role includes the ones before it."""
-
-    annotator = "annotator"
-    reviewer = "reviewer"
-    lead = "lead"
 
 
 class Benchmark(SQLModel, table=True):
