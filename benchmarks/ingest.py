@@ -96,7 +96,7 @@ def measure(kind: str, url: str, data: Path, home: Path) -> dict[str, float]:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    from tests.pgserver import PostgresServer
+    from tests.support.pgserver import PostgresServer
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         tmpd = Path(tmp)

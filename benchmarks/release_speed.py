@@ -33,7 +33,7 @@ import pandas as pd
 from sqlalchemy import insert
 
 from builder.config import Settings
-from builder.ingest import canonical_json
+from builder.hashing import canonical_json
 from builder.release.pull import pull_release
 from builder.release.registry import Registry
 from builder.release.snapshot import publish_release
@@ -71,7 +71,7 @@ def _setup(home: Path, n: int) -> Settings:
                     data["package"],
                     f"{i:064x}",
                     r["description"],
-                    canonical_json(data),
+                    canonical_json(data).decode("utf-8"),
                     batch,
                 )
             )

@@ -44,11 +44,12 @@ from sqlalchemy import func, insert, literal, select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 from builder.config import Settings  # noqa: E402
+from builder.domain import Role  # noqa: E402
 from builder.ingest import ingest_files  # noqa: E402
 from builder.review.auth import Actor  # noqa: E402
 from builder.review.queue import next_item, submit  # noqa: E402
-from builder.store.models import Annotation, Item, Record, Role, User, utcnow  # noqa: E402
-from builder.store.review import add_user  # noqa: E402
+from builder.store.models import Annotation, Item, Record, User, utcnow  # noqa: E402
+from builder.store.users import add_user  # noqa: E402
 from builder.workspace import Workspace, init_workspace, open_workspace  # noqa: E402
 
 SPEC = """
@@ -101,7 +102,7 @@ def build(home: Path, url: str | None, n: int, annotators: int) -> tuple[Workspa
         ))  # fmt: skip
         people = []
         for i in range(annotators):
-            u = add_user(s, name=f"annotator-{i:02d}", role=Role.annotator.value,
+            u = add_user(s, name=f"annotator-{i:02d}", role=Role.annotator,
                          password_hash=None)  # fmt: skip
             assert u.id is not None
             people.append(Actor(name=u.name, role=Role.annotator, user_id=u.id))
@@ -287,7 +288,7 @@ def main() -> None:
         run_backend("SQLite", tmp / "sqlite", None, n, annotators, cycles, repeats)
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if bins:
-            from tests.pgserver import PostgresServer
+            from tests.support.pgserver import PostgresServer
 
             pg = PostgresServer(Path(bins[-1]).parent, Path(tempfile.mkdtemp(prefix="bench-pg-")))
             pg.start()

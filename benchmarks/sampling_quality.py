@@ -117,7 +117,8 @@ def main() -> int:
     parser.add_argument("--no-ablation", action="store_true")
     args = parser.parse_args()
     from builder.curate.dedup import exact_key
-    from builder.curate.embed import EmbeddingCache, FittableEmbedder, embed_texts, get_embedder
+    from builder.curate.embed import FittableEmbedder, embed_texts, get_embedder
+    from builder.curate.embed_cache import EmbeddingCache
     from builder.curate.pipeline import curate
 
     started = time.perf_counter()

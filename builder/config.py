@@ -34,6 +34,9 @@ class Settings:
     """Largest field accepted by ingest, in UTF-8 bytes."""
     cache_dir: Path | None = None
     """Cache for pulled releases (``~/.cache/benchsmith`` unless set)."""
+    trusted_keys: tuple[Path, ...] = ()
+    """Public key files (PEM) of trusted release publishers, from ``BENCHSMITH_TRUSTED_KEYS``
+    (paths separated by ``os.pathsep``); when any is set, pulls refuse releases they did not sign."""
 
     @classmethod
     def from_env(
@@ -72,12 +75,22 @@ class Settings:
             benchmark=benchmark or env.get("BENCHSMITH_BENCHMARK") or None,
             max_field_bytes=max_bytes,
             cache_dir=Path(cache),
+            trusted_keys=tuple(
+                Path(p).expanduser()
+                for p in env.get("BENCHSMITH_TRUSTED_KEYS", "").split(os.pathsep)
+                if p.strip()
+            ),
         )
 
     @property
     def embedding_cache(self) -> Path:
         """Folder of cached embeddings keyed by (model id, content hash)."""
         return self.home / "embeddings"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Folder of the workspace's release signing key (``signing.key``, ``signing.pub``)."""
+        return self.home / "keys"
 
     @property
     def rejects_dir(self) -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.config import Settings
+from builder.domain import ItemStatus
 from builder.errors import BenchsmithError
 from builder.fsutil import write_text_atomic
 from builder.ingest import ingest_files
@@ -80,7 +81,7 @@ def _pilot(ws: Workspace) -> None:
     from builder.review.items import list_items
 
     status = benchmark_status(ws)
-    if status["releases"] or set(status["items"]) - {"candidate"}:
+    if status["releases"] or set(status["items"]) - {ItemStatus.candidate}:
         _say("pilot round: already imported, skipped")
         return
     items = list_items(ws)
@@ -103,8 +104,8 @@ def _pilot(ws: Workspace) -> None:
 
 
 def _release(ws: Workspace) -> None:
-    from builder.baseline import baseline_predictions
     from builder.evaluate import evaluate_release, record_evaluation
+    from builder.evaluate.baseline import baseline_predictions
     from builder.release.pull import pull_release
     from builder.release.registry import Registry
     from builder.release.snapshot import publish_release
@@ -115,8 +116,11 @@ def _release(ws: Workspace) -> None:
         return
     result = publish_release(ws, actor=LEAD, version="1.0.0", notes=PILOT_NOTES)
     _say(f"released {name}@1.0.0: {result.splits} items per split at {result.url}")
-    pulled = pull_release(name, "1.0.0", registry=settings.registry, cache_dir=settings.cache_dir)
-    _say(f"pulled {name}@1.0.0 and verified every file's sha256 ({pulled.path})")
+    pulled = pull_release(name, "1.0.0", workspace=ws)
+    _say(
+        f"pulled {name}@1.0.0 and verified every file's sha256 and the signature of key "
+        f"{pulled.signature.fingerprint} ({pulled.path})"
+    )
     preds = settings.home / "baseline-predictions.jsonl"
     baseline_predictions(ws, f"{name}@1.0.0", labels_file=CORPUS, label_field="section", out=preds)
     scored = evaluate_release(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ItemStatus", "Role", "TaskType", "Verdict"]
+__all__ = ["FieldKind", "ItemStatus", "Role", "TaskType", "Verdict"]
 
 
 class ItemStatus(StrEnum):
@@ -45,3 +45,14 @@ class TaskType(StrEnum):
     classification = "classification"
     multilabel = "multilabel"
     reference_answer = "reference_answer"
+    multiple_choice = "multiple_choice"
+    """One of the item's own choices, named by its letter A–J (``builder.choices``)."""
+
+
+class FieldKind(StrEnum):
+    """What a source field holds (``source.field_kinds``); ``text`` when not named."""
+
+    text = "text"
+    conversation = "conversation"
+    """A list of ``{role, content}`` turns (see ``builder.conversation``)."""
+    image = "image"

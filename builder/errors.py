@@ -14,7 +14,12 @@ __all__ = [
     "ReviewError",
     "SpecError",
     "StoreError",
+    "TrustError",
+    "shown",
 ]
+
+SHOWN_MAX = 80
+"""Characters of a value an error message echoes; longer values are cut (see :func:`shown`)."""
 
 
 class BenchsmithError(Exception):
@@ -61,3 +66,32 @@ class ReleaseError(BenchsmithError):
 
 class IntegrityError(ReleaseError):
     """A release's files do not match its manifest (tampered or incomplete)."""
+
+
+class TrustError(ReleaseError):
+    """A release is not signed by a trusted key, or its signature does not match it."""
+
+
+def shown(value: object, limit: int = SHOWN_MAX) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters.
+
+    A longer value shows its first ``limit`` characters, ``…`` and its full size, e.g.
+    ``'aaaa… (120000 chars)'``: an error never echoes a huge input back at the user, and
+    a huge (or self-nested) list or mapping is never rendered in full to find out.
+    """
+    import reprlib
+
+    if isinstance(value, str | bytes):
+        text = repr(value[: limit + 1])
+        if len(value) <= limit and len(text) <= limit + 3:
+            return text
+        unit = "chars" if isinstance(value, str) else "bytes"
+        return f"{text[:limit]}… ({len(value)} {unit})"
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 3, 8, 8, 8, 8
+    r.maxstring = r.maxother = limit
+    text = r.repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} items" if isinstance(value, list | tuple | dict | set) else "cut"
+    return f"{text[:limit]}… ({size})"

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from builder.release.manifest import Manifest
+from builder.textio import id_field
 
 __all__ = ["SCHEMAS", "PredictionLine"]
 
@@ -23,24 +24,23 @@ class PredictionLine(BaseModel):
     """One prediction: the release row's ``id`` and the model's answer.
 
     The answer's shape follows the task: a label string (classification), a list of
-    label strings (multilabel) or answer text (reference_answer); ``null`` counts as a
-    missing prediction (scored wrong). Other keys (scores, latency…) are allowed and ignored.
+    label strings (multilabel), answer text (reference_answer) or, for multiple_choice,
+    the choice letter (``"B"``), its 0-based index (``1``) or the exact choice text;
+    ``null`` counts as a missing prediction (scored wrong). Other keys (scores, latency…) are allowed and ignored.
     """
 
     model_config = ConfigDict(extra="allow")
 
     id: str = Field(min_length=1)
     """The release row's ``id`` (the record's source id)."""
-    prediction: str | list[str] | None
+    prediction: str | list[str] | int | None
     """Predicted label, labels or answer text; null for none."""
 
     @field_validator("id", mode="before")
     @classmethod
     def _id_text(cls, value: Any) -> Any:
         # Numeric source ids are stored as text in releases; accept either spelling.
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return value
+        return id_field(value)
 
 
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {

@@ -8,7 +8,6 @@ nothing; a changed row under an existing id is a conflict and is never overwritt
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -17,14 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from builder import conversation
+from builder import media as media_mod
+from builder.choices import choice_list_problem
+from builder.conversation import conversation_fields
 from builder.errors import IngestError
 from builder.fsutil import write_text_atomic
+from builder.hashing import canonical_json, content_hash, sha256_hex
 from builder.readers import RawRow, ReadProgress, detect_format, read_rows
 from builder.spec import BenchmarkSpec
 from builder.store.audit import log_event
 from builder.store.pool import existing_records, finish_batch, insert_records, start_batch
+from builder.textio import escape_line_breaks, id_text
 from builder.workspace import Workspace, current_actor
 
 __all__ = ["CHUNK_ROWS", "FileReport", "IngestReport", "content_hash", "ingest_files"]
@@ -32,20 +35,19 @@ __all__ = ["CHUNK_ROWS", "FileReport", "IngestReport", "content_hash", "ingest_f
 CHUNK_ROWS = 5000
 
 
-def canonical_json(data: Any) -> str:
-    """Deterministic JSON: sorted keys, no spaces, UTF-8 kept (orjson's encoding).
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN/±Infinity inside lists and dicts replaced by None.
 
-    This exact text is what content hashes are computed over; never change it lightly.
+    Ingest has always stored non-finite floats as null (orjson's encoding of them);
+    canonical_json refuses them, so they become None before hashing: same bytes as before.
     """
-    try:
-        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode("utf-8")
-    except TypeError as e:
-        raise ValueError(str(e)) from None
-
-
-def content_hash(data: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of a record's mapped fields (key order never matters)."""
-    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 @dataclass
@@ -93,9 +95,23 @@ _SCALARS = (str, int, float, bool)
 class _Mapper:
     """Validates one raw row against the spec and builds a record row."""
 
-    def __init__(self, spec: BenchmarkSpec, max_bytes: int) -> None:
+    def __init__(
+        self,
+        spec: BenchmarkSpec,
+        max_bytes: int,
+        *,
+        cells_are_text: bool = False,
+        image_dir: Path | None = None,
+        media: Path | None = None,
+    ) -> None:
         self.spec = spec
+        # Image fields (builder.media): paths are relative to image_dir; stored under media.
+        self.images = media_mod.image_fields(spec)
+        self.image_dir, self.media = image_dir or Path("."), media
         self.max_bytes = max_bytes
+        # Conversation fields (builder.conversation); a CSV cell holds one JSON-encoded.
+        self.conversations = conversation_fields(spec)
+        self.cells_are_text = cells_are_text
         self.id_field = spec.source.id_field
         self.text_field = spec.source.text_field
         self.required = spec.required_fields
@@ -132,12 +148,46 @@ class _Mapper:
             raise _RowInvalid(
                 where, name, f"field {name!r} must be {kind}, got {type(value).__name__} {value!r}"
             )
-        elif not isinstance(value, _SCALARS) and name in self.spec.task.input_fields:
-            try:
-                canonical_json(value)
-            except (TypeError, ValueError):
-                raise _RowInvalid(where, name, f"field {name!r} is not JSON-serialisable") from None
+        elif isinstance(value, float):
+            return value if math.isfinite(value) else None
+        elif not isinstance(value, _SCALARS):
+            value = _finite(value)
+            if name in self.spec.task.input_fields:
+                try:
+                    canonical_json(value)
+                except ValueError:
+                    raise _RowInvalid(
+                        where, name, f"field {name!r} is not JSON-serialisable"
+                    ) from None
         return value
+
+    def _conversation(self, where: str, name: str, value: Any, present: bool) -> Any:
+        if value is None or value == "":
+            if name in self.required:
+                what = "missing" if not present else ("empty" if value == "" else "null")
+                raise _RowInvalid(
+                    where, name, f"conversation field {name!r} is {what}; give a list of turns"
+                )
+            return None
+        try:
+            if self.cells_are_text:
+                value = conversation.parse_cell(value, name)
+            return conversation.check_turns(value, name, max_bytes=self.max_bytes)
+        except conversation.ConversationError as e:
+            raise _RowInvalid(where, name, str(e)) from None
+
+    def _image(self, where: str, name: str, value: Any, present: bool) -> Any:
+        if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+            if name in self.required:
+                what = "missing" if not present else "empty"
+                raise _RowInvalid(where, name, f"image field {name!r} is {what}; give an image path")
+            return None
+        if self.media is None:
+            raise _RowInvalid(where, name, f"image field {name!r} needs a workspace media store")
+        try:
+            return media_mod.ingest_image(value, base_dir=self.image_dir, root=self.media)
+        except media_mod.ImageError as e:
+            raise _RowInvalid(where, name, f"image field {name!r} {e}") from None
 
     def map(self, row: RawRow) -> dict[str, Any]:
         assert row.fields is not None
@@ -146,6 +196,12 @@ class _Mapper:
         quarter = self.max_bytes // 4
         for name in self.fields:
             value = raw.get(name)
+            if name in self.conversations:
+                data[name] = self._conversation(row.where, name, value, name in raw)
+                continue
+            if name in self.images:
+                data[name] = self._image(row.where, name, value, name in raw)
+                continue
             # Fast path for the common case (a short, clean string); everything else,
             # including every error, goes through the full check in _value.
             if value.__class__ is str and value and len(value) <= quarter and "\x00" not in value:
@@ -166,10 +222,19 @@ class _Mapper:
             )
             if sid is None or (isinstance(sid, str) and not sid.strip()):
                 raise _RowInvalid(row.where, self.id_field, f"id field {self.id_field!r} is empty")
-            source_id = str(sid)
+            source_id = str(id_text(sid))
         else:
             source_id = ""
+        choices = self.spec.task.choices_field
+        if choices is not None:
+            problem = choice_list_problem(choices, data.get(choices))
+            if problem is not None:
+                raise _RowInvalid(row.where, choices, problem)
         text = data[self.text_field]
+        if self.text_field in self.conversations and text is not None:
+            text = conversation.to_text(text)
+        if self.text_field in self.images and text is not None:
+            text = media_mod.image_text(text)
         if not isinstance(text, str) or not text.strip():
             raise _RowInvalid(
                 row.where,
@@ -180,13 +245,13 @@ class _Mapper:
             payload = canonical_json(data)
         except ValueError as e:
             raise _RowInvalid(row.where, None, f"row is not valid JSON data ({e})") from None
-        digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        digest = sha256_hex(payload)
         # ``data`` goes to the store as the exact canonical text that was hashed.
         return {
             "source_id": source_id or digest,
             "content_hash": digest,
             "text": text,
-            "data": payload,
+            "data": payload.decode("utf-8"),
         }
 
 
@@ -205,6 +270,9 @@ def _expected_parquet_types(spec: BenchmarkSpec) -> dict[str, tuple[str, ...]]:
     types: dict[str, tuple[str, ...]] = {spec.source.text_field: ("string",)}
     if spec.source.id_field:
         types[spec.source.id_field] = ("string", "integer")
+    types.update(dict.fromkeys(conversation_fields(spec), ("conversation",)))
+    for name in media_mod.image_fields(spec):
+        types.pop(name, None)  # a path string or a {bytes, path} struct; checked per row
     return types
 
 
@@ -218,7 +286,13 @@ def _ingest_file(
     progress: Callable[[str, ReadProgress], None] | None,
 ) -> FileReport:
     fmt = detect_format(path, fmt)
-    mapper = _Mapper(spec, ws.settings.max_field_bytes)
+    mapper = _Mapper(
+        spec,
+        ws.settings.max_field_bytes,
+        cells_are_text=fmt == "csv",
+        image_dir=path.resolve().parent,
+        media=media_mod.media_root(ws.settings.home),
+    )
     report = FileReport(path=str(path))
     rejects: list[str] = []
 
@@ -230,14 +304,16 @@ def _ingest_file(
             )
         report.rejected += 1
         rejects.append(
-            canonical_json(
-                {
-                    "file": str(path),
-                    "where": err.where,
-                    "field": err.field,
-                    "error": err.message,
-                    "raw": err.raw,
-                }
+            escape_line_breaks(
+                canonical_json(
+                    {
+                        "file": str(path),
+                        "where": err.where,
+                        "field": err.field,
+                        "error": err.message,
+                        "raw": err.raw,
+                    }
+                ).decode("utf-8")
             )
         )
 

@@ -17,12 +17,13 @@ from typing import IO, Any
 
 import orjson
 
+from builder.conversation import is_arrow_type
 from builder.errors import IngestError
+from builder.textio import BOM_UTF8, check_unicode_start
 
 __all__ = ["FORMATS", "RawRow", "detect_format", "read_rows"]
 
 FORMATS = ("csv", "jsonl", "parquet")
-_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +104,11 @@ def _decode(line: bytes) -> tuple[str | None, str | None]:
 def _read_jsonl(path: Path, progress: Callable[[ReadProgress], None] | None) -> Iterator[RawRow]:
     stream, counter, size = _open_binary(path)
     with stream:
-        first = True
         for n, line in enumerate(stream, start=1):
-            if first:
-                line = line.removeprefix(_BOM)
-                first = False
+            # A byte-order mark starts the file (Windows tools), or a line of files joined
+            # with `cat`; either way it is not part of the JSON.
+            if line[:3] == BOM_UTF8:
+                line = line[3:]
             if progress and n % 4096 == 0:
                 progress(ReadProgress(counter.count, size))
             if not line.strip():
@@ -244,9 +245,20 @@ def _read_parquet(
         if name not in schema.names:
             continue
         t = schema.field(name).type
-        ok = ("string" in kinds and (pa.types.is_string(t) or pa.types.is_large_string(t))) or (
-            "integer" in kinds and pa.types.is_integer(t)
+        # A pandas ``category`` column is dictionary-encoded: its values are what counts
+        # (``to_pylist`` below yields them as plain str / int).
+        values = t.value_type if pa.types.is_dictionary(t) else t
+        ok = (
+            ("string" in kinds and _is_text(values))
+            or ("integer" in kinds and pa.types.is_integer(values))
+            or ("conversation" in kinds and is_arrow_type(values))
         )
+        if not ok and "conversation" in kinds:
+            raise IngestError(
+                f"{path}: column {name!r} has Parquet type {t}; a conversation column must be "
+                "list<struct<role: string, content: string>>. Write each value as a list of "
+                '{"role": ..., "content": ...} dicts and rewrite the file'
+            )
         if not ok:
             raise IngestError(
                 f"{path}: column {name!r} has Parquet type {t}; expected "
@@ -263,6 +275,28 @@ def _read_parquet(
             progress(ReadProgress(n, total))
 
 
+def _is_text(t: Any) -> bool:
+    import pyarrow as pa
+
+    is_view = getattr(pa.types, "is_string_view", None)  # pyarrow >= 16
+    return bool(
+        pa.types.is_string(t) or pa.types.is_large_string(t) or (is_view is not None and is_view(t))
+    )
+
+
+def _check_text_encoding(path: Path) -> None:
+    """Refuse a UTF-16/32 text file by name (the readers decode UTF-8, BOM or not)."""
+    try:
+        with gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb") as f:
+            head = f.read(8)
+    except (OSError, EOFError) as e:
+        raise IngestError(
+            f"{path}: cannot be read as gzip ({e}); drop the .gz suffix if the file is not "
+            "compressed, or re-compress it"
+        ) from None
+    check_unicode_start(head, str(path), IngestError)
+
+
 def read_rows(
     path: Path,
     fmt: str,
@@ -276,6 +310,8 @@ def read_rows(
         raise IngestError(f"{path}: no such file; check the path")
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: the file is empty; nothing to ingest")
+    if fmt != "parquet":
+        _check_text_encoding(path)
     if fmt == "jsonl":
         return _read_jsonl(path, progress)
     if fmt == "csv":

@@ -6,21 +6,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from builder.domain import TaskType
-from builder.errors import SpecError
+from builder.choices import LETTERS
+from builder.domain import FieldKind, TaskType
+from builder.errors import SpecError, shown
+from builder.hashing import content_hash
+from builder.textio import decode_utf8
+from builder.yamlsafe import BoundedSafeLoader, load_yaml
 
 __all__ = [
     "FORMAT_VERSION",
     "BenchmarkSpec",
     "CurationSpec",
+    "EvaluationSpec",
     "ReleaseSpec",
     "ReviewSpec",
     "SourceSpec",
@@ -46,6 +49,41 @@ class TaskSpec(_Strict):
     """Source fields shown to annotators and written to releases."""
     labels: list[str] = Field(default_factory=list)
     """Allowed labels; required for classification and multilabel."""
+    choices_field: str | None = None
+    """multiple_choice only: the input field holding each item's list of 2–10 choice texts;
+    labels are then the choice letters A–J (filled in when absent)."""
+    context_field: str | None = None
+    """reference_answer only: the input field holding the passage answers are spans of
+    (extractive, SQuAD v2 style: answers ``{text: [...], answer_start: [...]}``, empty lists =
+    unanswerable; see :mod:`builder.spans`)."""
+
+    @model_validator(mode="after")
+    def _context_in_inputs(self) -> TaskSpec:
+        if self.context_field is not None:
+            if self.type is not TaskType.reference_answer:
+                raise ValueError(
+                    f"task.context_field is for reference_answer tasks, not {self.type.value}; "
+                    "remove it or set task.type: reference_answer"
+                )
+            if self.context_field not in self.input_fields:
+                raise ValueError(
+                    f"task.context_field {self.context_field!r} must be one of "
+                    f"task.input_fields {self.input_fields}; add it there"
+                )
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _choice_letters(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("type") == "multiple_choice":
+            if "labels" not in data:
+                data = {**data, "labels": list(LETTERS)}
+            elif data["labels"] != list(LETTERS):
+                raise ValueError(
+                    "a multiple_choice task's labels are the choice letters A–J; remove "
+                    "task.labels (the choices come from task.choices_field)"
+                )
+        return data
 
     @field_validator("labels")
     @classmethod
@@ -62,6 +100,19 @@ class TaskSpec(_Strict):
     def _labels_for_type(self) -> TaskSpec:
         if self.type is not TaskType.reference_answer and len(self.labels) < 2:
             raise ValueError(f"a {self.type.value} task needs at least two labels in task.labels")
+        if (self.type is TaskType.multiple_choice) != (self.choices_field is not None):
+            raise ValueError(
+                "task.choices_field is required for a multiple_choice task and only for it; "
+                "name the input field that holds each item's list of choices"
+                if self.type is TaskType.multiple_choice
+                else f"task.choices_field is only for multiple_choice tasks; remove it from "
+                f"this {self.type.value} task"
+            )
+        if self.choices_field is not None and self.choices_field not in self.input_fields:
+            raise ValueError(
+                f"task.choices_field {self.choices_field!r} must be one of task.input_fields "
+                f"{self.input_fields}; add it there so annotators see the choices"
+            )
         return self
 
 
@@ -74,6 +125,13 @@ class SourceSpec(_Strict):
     """Field that is embedded, deduplicated and scanned for PII."""
     metadata_fields: list[str] = Field(default_factory=list)
     """Extra fields kept with each record (optional in every row)."""
+    field_kinds: dict[str, FieldKind] = Field(default_factory=dict)
+    """Field → text | conversation | image; a field not named here is text. A conversation
+    is a list of ``{role, content}`` turns (``builder.conversation``)."""
+
+    def kind(self, name: str) -> FieldKind:
+        """The kind of field ``name`` (``text`` when not in ``field_kinds``)."""
+        return self.field_kinds.get(name, FieldKind.text)
 
 
 class ContaminationSpec(_Strict):
@@ -91,9 +149,13 @@ class CurationSpec(_Strict):
     size: int = Field(default=300, ge=1)
     """Number of items to select."""
     embedder: str = "minilm"
-    """minilm | static | tfidf | path to a local sentence-transformers model."""
+    """minilm | static | tfidf | image (``builder.curate.image_embed``) | path to a local
+    sentence-transformers model."""
     near_duplicate_threshold: float = Field(default=0.92, gt=0, le=1)
     """Cosine similarity at or above which two records are near-duplicates."""
+    image_hash_distance: int = Field(default=4, ge=0, le=64)
+    """Image fields: records whose 64-bit perceptual hashes (``imagehash.phash``) differ in at
+    most this many bits are near-duplicates (0 = identical hashes only)."""
     strata_field: str | None = None
     """Optional metadata field whose values get proportional quotas with a minimum."""
     min_per_stratum: int = Field(default=1, ge=0)
@@ -145,6 +207,24 @@ class ReleaseSpec(_Strict):
         return splits
 
 
+class EvaluationSpec(_Strict):
+    """How predictions are scored beyond the headline metrics."""
+
+    slices: list[str] = Field(default_factory=list)
+    """Metadata fields (each one of source.metadata_fields) to report every metric per value
+    of; releases carry these fields and ``eval`` scores each slice with a bootstrap CI."""
+    rubric: str | None = None
+    """Grading rubric for a model grader (reference answers): the exported Inspect task adds
+    ``model_graded_qa`` with it under ``-T rubric=true``; the guidelines when absent."""
+
+    @field_validator("slices")
+    @classmethod
+    def _unique_slices(cls, slices: list[str]) -> list[str]:
+        if len(set(slices)) != len(slices):
+            raise ValueError(f"evaluation.slices {slices} lists a field twice; list each once")
+        return slices
+
+
 class BenchmarkSpec(_Strict):
     """A benchmark definition: what is labeled, from which source, curated and released how."""
 
@@ -163,6 +243,7 @@ class BenchmarkSpec(_Strict):
     curation: CurationSpec = Field(default_factory=CurationSpec)
     review: ReviewSpec = Field(default_factory=ReviewSpec)
     release: ReleaseSpec = Field(default_factory=ReleaseSpec)
+    evaluation: EvaluationSpec = Field(default_factory=lambda: EvaluationSpec())
 
     @model_validator(mode="after")
     def _fields_consistent(self) -> BenchmarkSpec:
@@ -174,8 +255,20 @@ class BenchmarkSpec(_Strict):
                 f"curation.strata_field {self.curation.strata_field!r} must be one of "
                 f"source.metadata_fields {self.source.metadata_fields}"
             )
+        stray = [f for f in self.evaluation.slices if f not in self.source.metadata_fields]
+        if stray:
+            raise ValueError(
+                f"evaluation.slices {stray} must be among source.metadata_fields "
+                f"{self.source.metadata_fields}; add them there or drop the slice"
+            )
         if self.curation.min_chars > self.curation.max_chars:
             raise ValueError("curation.min_chars must not exceed curation.max_chars")
+        unknown = sorted(set(self.source.field_kinds) - set(self.fields))
+        if unknown:
+            raise ValueError(
+                f"source.field_kinds names {unknown}, which are not fields of the spec "
+                f"({self.fields}); name the task's input, text or metadata fields"
+            )
         return self
 
     @property
@@ -197,9 +290,9 @@ class BenchmarkSpec(_Strict):
         return req
 
     def spec_hash(self) -> str:
-        """sha256 of the canonical JSON of the spec."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(payload.encode()).hexdigest()
+        """Hex sha256 of the canonical JSON (:func:`builder.hashing.canonical_json`) of the
+        spec's JSON dump; stored with the benchmark and in release manifests."""
+        return content_hash(self.model_dump(mode="json"))
 
     def check_source_fields(self, columns: list[str], *, where: str) -> None:
         """Refuse a source whose columns lack a field the spec needs."""
@@ -212,38 +305,146 @@ class BenchmarkSpec(_Strict):
             )
 
 
-def _format_errors(err: ValidationError, path: str) -> str:
+_YAML_KINDS = {
+    "tag:yaml.org,2002:bool": "the boolean",
+    "tag:yaml.org,2002:int": "the number",
+    "tag:yaml.org,2002:float": "the number",
+    "tag:yaml.org,2002:null": "null",
+    "tag:yaml.org,2002:timestamp": "the date",
+}
+
+
+def _yaml_node(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
+    """The node of the composed YAML at a pydantic error location (None when not found)."""
+    node = root
+    for i, part in enumerate(loc):
+        if part == "[key]":
+            return node
+        if isinstance(node, yaml.MappingNode):
+            pairs = node.value
+            match = [v for k, v in pairs if isinstance(k, yaml.ScalarNode) and k.value == str(part)]
+            if not match and loc[i + 1 : i + 2] == ("[key]",):
+                # A key YAML typed (``yes: 0.5``): the one key that is not a plain string.
+                odd = [k for k, _ in pairs if k.tag != "tag:yaml.org,2002:str"]
+                return odd[0] if len(odd) == 1 else None
+            if len(match) != 1:
+                return None
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if not 0 <= part < len(node.value):
+                return None
+            node = node.value[part]
+        else:
+            return None
+    return node
+
+
+def _typed_scalar(text: str | None, loc: tuple[int | str, ...]) -> tuple[str, str, int] | None:
+    """(what was typed, what YAML read it as, line) for a bare word YAML did not read as text.
+
+    YAML 1.1 reads ``yes``/``no``/``on``/``off``/``true`` as booleans, ``12`` and ``1.5`` as
+    numbers, ``~`` or nothing as null and ``2024-01-01`` as a date.
+    """
+    if text is None:
+        return None
+    try:
+        node = _yaml_node(yaml.compose(text, Loader=BoundedSafeLoader), loc)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(node, yaml.ScalarNode) or node.style or node.tag not in _YAML_KINDS:
+        return None
+    kind = _YAML_KINDS[node.tag]
+    if node.tag == "tag:yaml.org,2002:null":
+        read = "null (no value)"
+    elif node.tag == "tag:yaml.org,2002:bool":
+        read = f"{kind} {yaml.safe_load(node.value)!r}"
+    else:
+        read = f"{kind} {yaml.safe_load(node.value)}"
+    return node.value, read, node.start_mark.line + 1
+
+
+def _loc_text(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        elif part != "[key]":
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _format_errors(err: ValidationError, path: str, text: str | None = None) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        if e["type"] == "extra_forbidden":
-            lines.append(f"unknown field {loc!r}; remove it or check its spelling")
+        typed = (
+            _typed_scalar(text, e["loc"])
+            if not isinstance(e["input"], str)
+            and e["type"] in ("string_type", "literal_error", "enum")
+            else None
+        )
+        if typed is not None:
+            word, read, line = typed
+            key = e["loc"][-1] == "[key]"
+            where = _loc_text(e["loc"][:-2]) + " (a key)" if key else _loc_text(e["loc"])
+            if read.startswith("null"):
+                empty = f"YAML read `{word}` as null" if word else "the value is empty (null)"
+                lines.append(
+                    f"line {line}: {where}: {empty}; write the text (in quotes if it is "
+                    '"null" or "~"), or remove the entry'
+                )
+            elif e["type"] == "string_type":
+                lines.append(
+                    f'line {line}: {where}: YAML read `{word}` as {read}; quote it: "{word}"'
+                )
+            else:
+                msg = e["msg"].removeprefix("Value error, ")
+                lines.append(
+                    f"line {line}: {where}: {msg}; YAML read `{word}` as {read} (got {shown(e['input'])})"
+                )
+        elif e["type"] == "extra_forbidden":
+            lines.append(f"unknown field {shown(loc)}; remove it or check its spelling")
         elif e["type"] == "string_pattern_mismatch" and loc == "name":
             lines.append(
-                f"name {e['input']!r} is not a slug; use lowercase letters, digits and single "
+                f"name {shown(e['input'])} is not a slug; use lowercase letters, digits and single "
                 "dashes, e.g. 'debian-sections'"
             )
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{loc}: {msg} (got {e['input']!r})")
+            lines.append(f"{loc}: {msg} (got {shown(e['input'])})")
+    # Never echo more than a short prefix of any value, nor hundreds of lines.
+    lines = [_clip(line) for line in lines[:_MAX_ERRORS]] + (
+        [f"… and {len(lines) - _MAX_ERRORS} more errors"] if len(lines) > _MAX_ERRORS else []
+    )
     return f"{path}: invalid benchmark spec:\n  - " + "\n  - ".join(lines)
+
+
+_MAX_ERRORS = 20
+_MAX_LINE = 300
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= _MAX_LINE else f"{line[:_MAX_LINE]}… ({len(line)} chars)"
 
 
 def load_spec(path: str | Path) -> tuple[BenchmarkSpec, str | None]:
     """Read and validate a YAML/JSON spec; return it and the guidelines text (if any)."""
     p = Path(path)
     try:
-        raw: Any = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = p.read_bytes()
     except FileNotFoundError:
         raise SpecError(f"spec file {str(p)!r} does not exist; pass --spec PATH") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise SpecError(f"{p}: not valid YAML: {e}") from None
+    # A UTF-8 byte-order mark is dropped; UTF-16 and bytes that are not UTF-8 are refused.
+    text = decode_utf8(data, str(p), SpecError)
+    # Aliases are bounded while composing: a "billion laughs" is refused here, in
+    # microseconds, before validation could walk (and an error echo) its expansion.
+    raw: Any = load_yaml(text, where=str(p))
     if not isinstance(raw, dict):
         raise SpecError(f"{p}: a spec must be a mapping of fields, got {type(raw).__name__}")
     try:
         spec = BenchmarkSpec.model_validate(raw)
     except ValidationError as e:
-        raise SpecError(_format_errors(e, str(p))) from None
+        raise SpecError(_format_errors(e, str(p), text)) from None
     guidelines = None
     if spec.guidelines:
         gp = (p.parent / spec.guidelines).resolve()
@@ -252,5 +453,5 @@ def load_spec(path: str | Path) -> tuple[BenchmarkSpec, str | None]:
                 f"{p}: guidelines file {spec.guidelines!r} not found at {gp}; "
                 "fix the path (relative to the spec) or remove the field"
             )
-        guidelines = gp.read_text(encoding="utf-8")
+        guidelines = decode_utf8(gp.read_bytes(), str(gp), SpecError)
     return spec, guidelines

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.store.pool import item_counts, pool_size, release_rows
+from builder.store.items import item_counts
+from builder.store.pool import pool_size
+from builder.store.releases import releases
 from builder.workspace import Workspace
 
 __all__ = ["benchmark_status"]
@@ -26,6 +28,6 @@ def benchmark_status(ws: Workspace, benchmark: str | None = None) -> dict[str, A
                     "yanked": r.yanked,
                     "content_hash": r.content_hash,
                 }
-                for r in release_rows(s, bench.id)
+                for r in releases(s, bench.id)
             ],
         }

@@ -7,14 +7,30 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlmodel import Session
+
 from builder.config import Settings
 from builder.errors import ConfigError, NotFoundError
 from builder.spec import BenchmarkSpec, load_spec
-from builder.store.benchmarks import get_benchmark, list_benchmarks, upsert_benchmark
+from builder.store.benchmarks import (
+    BenchRef,
+    benchmark_refs,
+    benchmark_spec,
+    get_benchmark,
+    upsert_benchmark,
+)
 from builder.store.db import Database
 from builder.store.models import Benchmark
 
-__all__ = ["InitResult", "Workspace", "current_actor", "init_workspace", "open_workspace"]
+__all__ = [
+    "InitResult",
+    "Workspace",
+    "choose_benchmark",
+    "current_actor",
+    "init_workspace",
+    "open_workspace",
+    "parsed_spec",
+]
 
 
 def current_actor() -> str:
@@ -36,31 +52,57 @@ class Workspace:
     db: Database
 
     def benchmark(self, name: str | None = None) -> tuple[Benchmark, BenchmarkSpec]:
-        """The benchmark to act on: ``name``, the settings' choice, or the only one."""
-        wanted = name or self.settings.benchmark
+        """The benchmark to act on (see :func:`choose_benchmark`), in a session of its own."""
         with self.db.session() as s:
-            if wanted:
-                bench = get_benchmark(s, wanted)
-                if bench is None:
-                    names = [b.name for b in list_benchmarks(s)]
-                    raise NotFoundError(
-                        f"benchmark {wanted!r} is not in this workspace (it has {names or 'none'}); "
-                        "check --benchmark or run `benchsmith init --spec FILE`"
-                    )
-            else:
-                benches = list_benchmarks(s)
-                if not benches:
-                    raise ConfigError(
-                        f"no benchmark in the workspace {self.settings.home}; "
-                        "run `benchsmith init --spec FILE` first"
-                    )
-                if len(benches) > 1:
-                    raise ConfigError(
-                        f"the workspace holds several benchmarks {[b.name for b in benches]}; "
-                        "pick one with --benchmark NAME"
-                    )
-                bench = benches[0]
-        return bench, BenchmarkSpec.model_validate(bench.spec)
+            ref, spec = choose_benchmark(s, name=name, settings=self.settings)
+            bench = get_benchmark(s, ref.name)
+        assert bench is not None
+        return bench, spec
+
+
+# Validating a spec costs far more than the queries of a queue call; specs are immutable
+# per hash, so parse each once per process.
+_SPECS: dict[str, BenchmarkSpec] = {}
+
+
+def parsed_spec(session: Session, ref: BenchRef) -> BenchmarkSpec:
+    """The benchmark's spec, parsed once per spec hash."""
+    spec = _SPECS.get(ref.spec_hash)
+    if spec is None:
+        spec = _SPECS[ref.spec_hash] = BenchmarkSpec.model_validate(benchmark_spec(session, ref.id))
+    return spec
+
+
+def choose_benchmark(
+    session: Session, *, name: str | None, settings: Settings
+) -> tuple[BenchRef, BenchmarkSpec]:
+    """The benchmark to act on: ``name``, the settings' choice, or the workspace's only one.
+
+    The CLI (through :meth:`Workspace.benchmark`) and the review actions (inside their own
+    transaction) both choose here, so they agree on the choice and on the errors.
+    """
+    wanted = name or settings.benchmark
+    if wanted:
+        refs = benchmark_refs(session, name=wanted)
+        if not refs:
+            names = [b.name for b in benchmark_refs(session)]
+            raise NotFoundError(
+                f"benchmark {wanted!r} is not in this workspace (it has {names or 'none'}); "
+                "check --benchmark or run `benchsmith init --spec FILE`"
+            )
+    else:
+        refs = benchmark_refs(session)
+        if not refs:
+            raise ConfigError(
+                f"no benchmark in the workspace {settings.home}; "
+                "run `benchsmith init --spec FILE` first"
+            )
+        if len(refs) > 1:
+            raise ConfigError(
+                f"the workspace holds several benchmarks {[b.name for b in refs]}; "
+                "pick one with --benchmark NAME"
+            )
+    return refs[0], parsed_spec(session, refs[0])
 
 
 @dataclass(frozen=True)
@@ -74,8 +116,11 @@ class InitResult:
 
 
 def _ensure_dirs(settings: Settings) -> None:
+    # The workspace holds the database (password hashes) and the signing key: the folders
+    # made here are the owner's only (0700); existing ones keep their mode.
     for d in (settings.home, settings.embedding_cache, settings.rejects_dir):
-        d.mkdir(parents=True, exist_ok=True)
+        if not d.is_dir():
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
     if "://" not in settings.registry:
         Path(settings.registry).mkdir(parents=True, exist_ok=True)
 

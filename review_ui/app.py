@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from builder.store.models import Role
-from review_ui.session import current_user, login_page, logout
+from builder.domain import Role
+from review_ui.login import login_page
+from review_ui.session import current_user, logout
+from review_ui.widgets import text
 
-# (page file relative to this one, title, lowest role that sees it)
+# (page file relative to this one, title, lowest role that sees it). The folder is not
+# called pages/: Streamlit reserves that name for its older automatic page discovery, and
+# the menu here is built by role instead.
 PAGES: list[tuple[str, str, Role]] = [
-    ("pages/annotate.py", "Annotate", Role.annotator),
-    ("pages/my_answers.py", "My answers", Role.annotator),
-    ("pages/adjudicate.py", "Adjudicate", Role.reviewer),
-    ("pages/dashboard.py", "Dashboard", Role.reviewer),
-    ("pages/history.py", "Item history", Role.reviewer),
-    ("pages/users.py", "Users", Role.lead),
-    ("pages/releases.py", "Releases", Role.lead),
-    ("pages/leaderboard.py", "Leaderboard", Role.annotator),
+    ("app_pages/annotate.py", "Annotate", Role.annotator),
+    ("app_pages/my_answers.py", "My answers", Role.annotator),
+    ("app_pages/adjudicate.py", "Adjudicate", Role.reviewer),
+    ("app_pages/dashboard.py", "Dashboard", Role.reviewer),
+    ("app_pages/history.py", "Item history", Role.reviewer),
+    ("app_pages/users.py", "Users", Role.lead),
+    ("app_pages/releases.py", "Releases", Role.lead),
+    ("app_pages/leaderboard.py", "Leaderboard", Role.annotator),
 ]
 
 st.set_page_config(page_title="benchsmith review", layout="wide")
@@ -33,6 +37,6 @@ else:
         [st.Page(path, title=title) for path, title, role in PAGES if actor.can(role)]
     )
     with st.sidebar:
-        st.text(f"{actor.name} · {actor.role.value}")
+        text(f"{actor.name} · {actor.role.value}")
         st.button("Log out", key="logout", on_click=logout)
 page.run()

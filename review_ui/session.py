@@ -1,39 +1,38 @@
-"""Login state and role checks for every page of the review app.
+"""Login state and the workspace, for every page of the review app.
 
-Pages start with ``actor = require_role(Role.X)``: it re-checks the login on the server
-(expired session, disabled account, changed role) and stops the page with a refusal when
-the role is too low. The library checks the role again on every action, so a page reached
-some other way still cannot act. Other pages (releases, leaderboard) use the same helpers:
-
-    from review_ui.session import require_role, workspace, benchmark_name
-    actor = require_role(Role.lead)
+Pages check the login with :func:`review_ui.guard.require_role`; this module holds what it
+checks (the :class:`AuthSession` in ``st.session_state``) and the workspace the app serves.
 """
 
 from __future__ import annotations
 
+import ipaddress
+from dataclasses import replace
+
 import streamlit as st
 
 from builder.config import Settings
-from builder.errors import BenchsmithError, PermissionDenied
-from builder.review.auth import Actor, AuthSession, check_session, login
-from builder.store.models import Role
+from builder.errors import PermissionDenied
+from builder.review.auth import Actor, AuthSession, check_session
 from builder.workspace import Workspace, open_workspace
+from review_ui import notice
 
 __all__ = [
     "AUTH_KEY",
+    "REVISE_KEY",
     "benchmark_name",
+    "client_address",
     "current_user",
-    "login_page",
     "logout",
-    "require_role",
     "settings",
-    "show_error",
     "workspace",
+    "workspace_for_pulls",
 ]
 
 AUTH_KEY = "benchsmith_auth"
 """Where the :class:`AuthSession` lives in ``st.session_state`` (server side, per browser tab)."""
-_NOTICE_KEY = "benchsmith_notice"
+REVISE_KEY = "revise_item"
+"""The item an annotator chose on My answers to revise; Annotate opens it instead of the next."""
 
 
 def settings() -> Settings:
@@ -56,9 +55,43 @@ def workspace() -> Workspace:
     return _open(str(s.home), s.database_url, s.registry, s.private_registry)
 
 
+def workspace_for_pulls() -> Workspace:
+    """The workspace, for pages that pull releases from the registry."""
+    # The shared workspace is opened without the environment's cache setting; pulls made
+    # from a page honour BENCHSMITH_CACHE like the CLI does.
+    ws = workspace()
+    return replace(ws, settings=replace(ws.settings, cache_dir=settings().cache_dir))
+
+
 def benchmark_name() -> str | None:
     """The benchmark chosen at start-up (None: the workspace's only one)."""
     return settings().benchmark
+
+
+def _ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip().strip("[]")))
+    except ValueError:
+        return None
+
+
+def client_address() -> str | None:
+    """The browser's address, for the login throttle (None: not known).
+
+    The connection's own address; when that is this machine (Streamlit reports None), the
+    last ``X-Forwarded-For`` entry or ``X-Real-IP``, which a TLS proxy on this machine sets
+    (see the README). Headers from any other peer are ignored: anyone can send them.
+    """
+    direct = st.context.ip_address
+    if direct is not None:
+        return _ip(direct) if isinstance(direct, str) else None
+    headers = st.context.headers
+    forwarded = [v for v in headers.get_all("X-Forwarded-For") if isinstance(v, str)]
+    real = headers.get("X-Real-IP")
+    for value in (",".join(forwarded).split(",")[-1], real if isinstance(real, str) else ""):
+        if (ip := _ip(value)) is not None:
+            return ip
+    return None
 
 
 def current_user() -> Actor | None:
@@ -69,52 +102,12 @@ def current_user() -> Actor | None:
     try:
         return check_session(workspace(), auth)
     except PermissionDenied as e:
-        logout(notice=str(e))
+        logout(reason=str(e))
         return None
 
 
-def require_role(role: Role) -> Actor:
-    """The current actor if their role includes ``role``; otherwise refuse and stop the page."""
-    actor = current_user()
-    if actor is None:
-        st.warning("Please log in first.")
-        st.stop()
-    assert actor is not None
-    if not actor.can(role):
-        st.error(
-            f"This page needs the {role.value} role; you are logged in as "
-            f"{actor.name} ({actor.role.value})."
-        )
-        st.stop()
-    return actor
-
-
-def logout(notice: str | None = None) -> None:
+def logout(reason: str | None = None) -> None:
     """Forget the login (and say why on the login page)."""
     st.session_state.pop(AUTH_KEY, None)
-    if notice:
-        st.session_state[_NOTICE_KEY] = notice
-
-
-def show_error(error: BenchsmithError) -> None:
-    """A library refusal, shown as is (its message names the problem and the fix)."""
-    st.error(str(error))
-
-
-def login_page() -> None:
-    """The login form (the only page before logging in)."""
-    st.title("benchsmith review")
-    notice = st.session_state.pop(_NOTICE_KEY, None)
-    if notice:
-        st.info(notice)
-    with st.form("login"):
-        name = st.text_input("User name", key="login_name")
-        password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Log in", type="primary")
-    if submitted:
-        try:
-            st.session_state[AUTH_KEY] = login(workspace(), name.strip(), password)
-        except BenchsmithError as e:
-            show_error(e)
-        else:
-            st.rerun()
+    if reason:
+        notice.set(reason, kind="info")

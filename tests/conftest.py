@@ -9,31 +9,70 @@ nothing silently skips in CI.
 from __future__ import annotations
 
 import glob
-import os
 import shutil
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+from typer.testing import CliRunner, Result
 
+from builder.cli import app
 from builder.config import Settings
 from builder.workspace import Workspace, init_workspace, open_workspace
-from tests.pgserver import PostgresServer
+from tests.support.common import SAMPLE_DATA, SAMPLE_SPEC, Cli, missing
+from tests.support.pgserver import PostgresServer
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "data"
-SAMPLE_SPEC = DATA / "debian-sections.yaml"
-SAMPLE_DATA = DATA / "debian_packages.jsonl.gz"
-REQUIRE_ALL = os.environ.get("BENCHSMITH_REQUIRE_ALL") == "1"
+if TYPE_CHECKING:
+    from builder.curate.embed import Embedder
+
+# CI machines are shared and noisy: a property test's per-example deadline would fail on
+# load, not on behaviour, so no property test has one (the example count still bounds time).
+hypothesis_settings.register_profile("benchsmith", deadline=None)
+hypothesis_settings.load_profile("benchsmith")
+
+# Fixture modules, available to every test without importing them.
+pytest_plugins = ["tests.support.review", "tests.support.releases"]
 
 
-def missing(what: str) -> None:
-    """Skip locally, fail in CI: a missing dependency must never pass silently there."""
-    if REQUIRE_ALL:
-        pytest.fail(f"{what} (BENCHSMITH_REQUIRE_ALL=1: CI must run every test)")
-    pytest.skip(what)
+@pytest.fixture
+def cli() -> Cli:
+    """The one way tests run the CLI: ``cli("status", "--json", env=...)`` → the Result
+    (``exit_code``, ``stdout``, ``stderr``, ``output``); ``input`` is fed to stdin."""
+    runner = CliRunner()
+
+    def invoke(
+        *args: str | Path, env: Mapping[str, str] | None = None, input: str | None = None
+    ) -> Result:
+        return runner.invoke(app, [str(a) for a in args], env=env, input=input)
+
+    return invoke
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for ``cli``: a workspace under tmp_path, no outer ``BENCHSMITH_*`` leaking in."""
+    return {
+        "BENCHSMITH_HOME": str(tmp_path / "ws"),
+        "BENCHSMITH_DATABASE_URL": "",
+        "BENCHSMITH_BENCHMARK": "",
+        "BENCHSMITH_REGISTRY": "",
+        "BENCHSMITH_PRIVATE_REGISTRY": "",
+    }
+
+
+@pytest.fixture
+def ops_env(cli_env: dict[str, str]) -> dict[str, str]:
+    """``cli_env`` with the CLI acting as user ``ops`` (``BENCHSMITH_USER``)."""
+    return {**cli_env, "BENCHSMITH_USER": "ops"}
+
+
+@pytest.fixture
+def cli_ws(cli_env: dict[str, str]) -> Iterator[Workspace]:
+    """The workspace ``cli(..., env=cli_env)`` works on, with the sample benchmark registered."""
+    yield from _sample_workspace(Settings.from_env(cli_env))
 
 
 @pytest.fixture(scope="session")
@@ -70,12 +109,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    home = tmp_path / "ws"
+def _settings(tmp_path: Path, database_url: str | None = None) -> Settings:
     return Settings.from_env(
         {},
-        home=home,
+        home=tmp_path / "ws",
         database_url=database_url,
         registry=str(tmp_path / "registry"),
         private_registry=str(tmp_path / "private"),
@@ -83,19 +120,19 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    """Settings for tests that only need the embedded default."""
-    return Settings.from_env(
-        {},
-        home=tmp_path / "ws",
-        registry=str(tmp_path / "registry"),
-        private_registry=str(tmp_path / "private"),
-    )
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings under tmp_path, on SQLite and on PostgreSQL (see ``database_url``)."""
+    return _settings(tmp_path, database_url)
 
 
 @pytest.fixture
-def workspace(settings: Settings) -> Iterator[Workspace]:
-    """A workspace with the sample benchmark registered (SQLite and PostgreSQL)."""
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """Settings for tests that only need the embedded default."""
+    return _settings(tmp_path)
+
+
+def _sample_workspace(settings: Settings) -> Iterator[Workspace]:
+    """The sample benchmark registered in a workspace at ``settings``; disposed afterwards."""
     init_workspace(settings, SAMPLE_SPEC)
     ws = open_workspace(settings)
     yield ws
@@ -103,12 +140,15 @@ def workspace(settings: Settings) -> Iterator[Workspace]:
 
 
 @pytest.fixture
+def workspace(settings: Settings) -> Iterator[Workspace]:
+    """A workspace with the sample benchmark registered (SQLite and PostgreSQL)."""
+    yield from _sample_workspace(settings)
+
+
+@pytest.fixture
 def sqlite_workspace(sqlite_settings: Settings) -> Iterator[Workspace]:
     """A SQLite-only workspace with the sample benchmark registered."""
-    init_workspace(sqlite_settings, SAMPLE_SPEC)
-    ws = open_workspace(sqlite_settings)
-    yield ws
-    ws.db.dispose()
+    yield from _sample_workspace(sqlite_settings)
 
 
 @pytest.fixture(scope="session")
@@ -121,11 +161,13 @@ def sample_rows() -> list[dict[str, object]]:
         return [json.loads(line) for line in f]
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
-    """Poll ``predicate`` until true or ``timeout`` seconds pass."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
+@pytest.fixture(scope="session")
+def static() -> Embedder:
+    """The static embedder (model2vec); skips locally, fails in CI, when its model is missing."""
+    from builder.curate.embed import get_embedder
+    from builder.errors import ModelMissingError
+
+    try:
+        return get_embedder("static")
+    except ModelMissingError as e:
+        missing(str(e))

@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from builder.config import Settings
+from builder.domain import Role
 from builder.errors import ReviewError
 from builder.review.annotations_io import (
     export_annotations,
@@ -19,10 +20,10 @@ from builder.review.annotations_io import (
 )
 from builder.review.consensus import decide
 from builder.review.users import list_users
-from builder.store.models import Annotation, Item, Role
+from builder.store.models import Annotation, Item
 from builder.workspace import Workspace, init_workspace, open_workspace
-from tests.conftest import SAMPLE_SPEC
-from tests.review_support import fast_argon2, make_items, make_user  # noqa: F401  (fixture)
+from tests.support.common import SAMPLE_SPEC
+from tests.support.review import make_items, make_user
 
 pytestmark = pytest.mark.usefixtures("fast_argon2")
 
@@ -126,7 +127,7 @@ def test_import_refuses_more_answers_than_asked_for(
         tmp_path / "three.jsonl",
         [{"source_id": a, "annotator": f"ext-{i}", "label": "devel"} for i in (1, 2, 3)],
     )
-    with pytest.raises(ReviewError, match="line 3: item 1 is approved and takes no more answers"):
+    with pytest.raises(ReviewError, match="line 3: item 1 takes no more answers; your answer was not saved"):
         import_annotations(sqlite_workspace, src)
     assert _state(sqlite_workspace)[1] == 0
 

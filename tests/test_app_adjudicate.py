@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests/review_support.py)
 """Adjudicate page (AppTest): answers side by side, approve / reject / send back, refusals."""
 
 from __future__ import annotations
@@ -10,13 +9,8 @@ from sqlmodel import select
 from builder.review.queue import next_item, submit
 from builder.store.models import Decision, Item
 from builder.workspace import Workspace
-from tests.review_support import (  # noqa: F401  (fixtures)
-    actor,
-    app_test,
-    app_ws,
-    fast_argon2,
-    texts,
-)
+from tests.support import literal
+from tests.support.review import actor, app_test, texts
 
 HOSTILE_COMMENT = "<img src=x onerror=alert(1)> [link](http://evil.example)"
 
@@ -60,7 +54,8 @@ def test_answers_side_by_side_and_approve(
     final.set_value("utils")
     at.text_input(key="reason_1").input("utilities, per guideline 5")
     at.button(key="approve").click().run()
-    assert [s.value for s in at.success] == [f"{sample_rows[0]['package']}: approved"]
+    notices = [literal.shown(s.value) for s in at.success]
+    assert notices == [f"{sample_rows[0]['package']}: approved"]
     item = _item(app_ws, 1)
     assert (item.status, item.answer) == ("approved", "utils")
 
@@ -93,3 +88,23 @@ def test_an_annotator_cannot_adjudicate(app_ws: Workspace) -> None:
         "This page needs the reviewer role; you are logged in as ana (annotator)."
     ]
     assert HOSTILE_COMMENT not in texts(at) and "ben" not in texts(at)
+
+
+def test_a_reviewer_is_not_offered_an_item_they_answered(
+    app_ws: Workspace, sample_rows: list[dict[str, Any]]
+) -> None:
+    # rita answered item 1 (ana disagreed); items 2 and 3 are ana's and ben's conflicts.
+    for who, item_id, label in (("rita", 1, "devel"), ("ana", 1, "utils")):
+        submit(app_ws, actor(app_ws, who), item_id, label)
+    _disagree(app_ws, n=2)
+    at = app_test(app_ws, "rita", page="adjudicate.py")
+    waiting = at.selectbox(key="adjudicate_item")
+    assert (waiting.value, len(waiting.options)) == (2, 2)
+    assert sample_rows[1]["description"] in texts(at)
+    assert sample_rows[0]["description"] not in texts(at) and "rita" not in texts(at)
+    assert "Items you answered yourself are left to another reviewer." in [
+        c.value for c in at.caption
+    ]
+    # A lead who answered nothing is offered all three.
+    lea = app_test(app_ws, "lea", page="adjudicate.py")
+    assert len(lea.selectbox(key="adjudicate_item").options) == 3

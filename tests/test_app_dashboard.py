@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests/review_support.py)
 """Dashboard page (AppTest): sections, agreement figures, curation coverage, refusals."""
 
 from __future__ import annotations
@@ -7,15 +6,11 @@ from typing import Any
 
 from builder.review.consensus import mark_gold
 from builder.review.queue import next_item, submit
+from builder.store.items import item_counts
 from builder.store.models import CurationRun
-from builder.store.pool import item_counts
 from builder.workspace import Workspace
-from tests.review_support import (  # noqa: F401  (fixtures)
-    actor,
-    app_test,
-    app_ws,
-    fast_argon2,
-)
+from tests.support.literal import shown
+from tests.support.review import actor, app_test
 
 
 def _label(ws: Workspace, who: str, labels: list[str]) -> None:
@@ -27,7 +22,7 @@ def _label(ws: Workspace, who: str, labels: list[str]) -> None:
 
 
 def _metrics(at: Any) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return {shown(m.label): m.value for m in at.metric}
 
 
 def test_empty_dashboard(app_ws: Workspace) -> None:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests/review_support.py)
 """Item history page (AppTest): answers, decisions, audit log; gold marking for leads only."""
 
 from __future__ import annotations
@@ -8,13 +7,8 @@ from typing import Any
 from builder.review.queue import next_item, submit
 from builder.store.models import Item
 from builder.workspace import Workspace
-from tests.review_support import (  # noqa: F401  (fixtures)
-    actor,
-    app_test,
-    app_ws,
-    fast_argon2,
-    texts,
-)
+from tests.support.literal import active_markdown, shown
+from tests.support.review import actor, app_test, texts
 
 
 def test_history_of_an_item(app_ws: Workspace, sample_rows: list[dict[str, Any]]) -> None:
@@ -25,7 +19,7 @@ def test_history_of_an_item(app_ws: Workspace, sample_rows: list[dict[str, Any]]
     at = app_test(app_ws, "rita", page="history.py")
     assert at.caption[0].value == "Type a source id (see `benchsmith items list`)."
     at.text_input(key="history_source").input("no-such").run()
-    assert [e.value for e in at.error] == [
+    assert [shown(e.value) for e in at.error] == [
         "no item with source id 'no-such' in benchmark 'debian-sections'; "
         "see `benchsmith items list`"
     ]
@@ -47,7 +41,9 @@ def test_lead_marks_and_unmarks_gold(app_ws: Workspace, sample_rows: list[dict[s
     at.text_input(key="history_source").input(pkg).run()
     at.text_input(key="gold_answer_3").input("nonsense")
     at.button(key="mark_gold").click().run()
-    assert at.error[0].value.startswith("label 'nonsense' is not one of the benchmark's labels")
+    assert shown(at.error[0].value).startswith(
+        "label 'nonsense' is not one of the benchmark's labels"
+    )
     at.text_input(key="gold_answer_3").input("libs")
     at.button(key="mark_gold").click().run()
     with app_ws.db.session() as s:
@@ -67,3 +63,14 @@ def test_annotators_cannot_see_history(app_ws: Workspace) -> None:
         "This page needs the reviewer role; you are logged in as ana (annotator)."
     ]
     assert list(at.text_input) == []
+
+
+def test_a_refusal_quoting_typed_text_shows_it_as_typed(app_ws: Workspace) -> None:
+    # The library's message quotes the source id; as Markdown it would load the image.
+    at = app_test(app_ws, "rita", page="history.py")
+    at.text_input(key="history_source").input("![x](http://evil.example/x.png) *b*").run()
+    assert [shown(e.value) for e in at.error] == [
+        "no item with source id '![x](http://evil.example/x.png) *b*' in benchmark "
+        "'debian-sections'; see `benchsmith items list`"
+    ]
+    assert [active_markdown(e.value) for e in at.error] == [[]]

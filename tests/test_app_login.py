@@ -1,27 +1,29 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests/review_support.py)
 """The app shell (AppTest): login, navigation by role, logout, expiry, server-side refusals."""
 
 from __future__ import annotations
 
 import ast
+import re
+from collections.abc import Callable
 from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from builder.review.auth import AuthSession, login
 from builder.review.users import disable_user
+from builder.store.models import Annotation
 from builder.workspace import Workspace
 from review_ui.session import AUTH_KEY
-from tests.review_support import (  # noqa: F401  (fixtures)
-    APP,
-    PAGES,
-    PASSWORD,
-    app_test,
-    app_ws,
-    fast_argon2,
-    texts,
-)
+from tests.support.review import ACCOUNT_CHANGES, APP, PAGES, PASSWORD, app_test, texts
+
+
+def _shown(elements: Any) -> list[str]:
+    """The elements' text as the reader sees it (without the Markdown escapes)."""
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in elements]
 
 
 def _login(at: AppTest, name: str, password: str) -> AppTest:
@@ -35,8 +37,9 @@ def test_login_page_then_annotate(app_ws: Workspace) -> None:
     assert [t.value for t in at.title] == ["benchsmith review"]
     assert [b.label for b in at.button] == ["Log in"]
     _login(at, "ana", "nope-nope-nope")
-    assert [e.value for e in at.error] == [
-        "unknown user or wrong password for 'ana'; check both and try again"
+    assert _shown(at.error) == [
+        "unknown user or wrong password for 'ana', or too many failed logins; "
+        "check both and try again in a few minutes"
     ]
     _login(at, "ana", PASSWORD)
     assert not at.exception
@@ -65,13 +68,13 @@ def test_expired_session_and_disabled_user_are_sent_to_login(app_ws: Workspace) 
     hours = timedelta(hours=9)
     at = _fresh(AuthSession(auth.actor, auth.issued_at - hours, auth.expires_at - hours))
     assert [b.label for b in at.button] == ["Log in"]
-    assert at.info[0].value.startswith("the session of 'ana' expired at ")
+    assert _shown(at.info)[0].startswith("the session of 'ana' expired at ")
     assert AUTH_KEY not in at.session_state
     auth = login(app_ws, "ben", PASSWORD)
     disable_user(app_ws, "ben")
     at = _fresh(auth)
     assert [b.label for b in at.button] == ["Log in"]
-    assert [i.value for i in at.info] == [
+    assert _shown(at.info) == [
         "user 'ben' is disabled or was removed; ask a lead to enable the account"
     ]
 
@@ -121,11 +124,72 @@ def test_the_menu_follows_the_role(app_ws: Workspace, user: str, menu: list[str]
     for page in ("annotate", "my_answers", "adjudicate", "dashboard", "history", "users"):
         if page not in menu:
             with pytest.raises(ValueError) as err:
-                at.switch_page(f"pages/{page}.py")
+                at.switch_page(f"app_pages/{page}.py")
             # The menu holds the allowed pages (and others' pages, e.g. releases), never this.
             known = set(ast.literal_eval(str(err.value).split("Known pages: ")[1][:-1]))
             assert {str(PAGES / f"{p}.py") for p in menu} <= known
             assert str(PAGES / f"{page}.py") not in known
     for page in menu:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"app_pages/{page}.py").run()
         assert not at.exception and not at.error, page
+
+
+@pytest.mark.parametrize(("change", "reason"), ACCOUNT_CHANGES)
+def test_a_reset_disable_or_role_change_logs_open_tabs_out(
+    app_ws: Workspace, change: Callable[[Workspace], object], reason: str
+) -> None:
+    tabs = [app_test(app_ws, "rita", page=page) for page in (None, "dashboard.py")]
+    assert "rita · reviewer" in texts(tabs[0]) and not tabs[1].error
+    change(app_ws)
+    for at in tabs:
+        at.run()
+        assert AUTH_KEY not in at.session_state
+    # The app's next run shows the login page with the reason; a page run alone asks to log in.
+    assert [b.label for b in tabs[0].button] == ["Log in"]
+    assert _shown(tabs[0].info) == [reason]
+    assert [w.value for w in tabs[1].warning] == ["Please log in first."]
+
+
+def test_two_tabs_of_one_user_each_submit_their_item(app_ws: Workspace) -> None:
+    first, second = app_test(app_ws, "ana"), app_test(app_ws, "ana")
+    # Both tabs show the item leased to ana; the first tab answers it.
+    assert first.button_group(key="answer_pick_1") and second.button_group(key="answer_pick_1")
+    first.button_group(key="answer_pick_1").set_value("devel")
+    first.button(key="submit_1").click().run()
+    assert not first.error and first.button_group(key="answer_pick_2")
+    # The second tab's click on the item already answered is not taken for the next item's
+    # empty form ("no label given"): the tab moves on to the next item.
+    second.button_group(key="answer_pick_1").set_value("utils")
+    second.button(key="submit_1").click().run()
+    assert not second.error
+    second.button_group(key="answer_pick_2").set_value("net")
+    second.button(key="submit_2").click().run()
+    assert not second.error
+    with app_ws.db.session() as s:
+        rows = s.exec(select(Annotation).order_by(Annotation.id)).all()  # type: ignore[arg-type]
+    assert [(a.item_id, a.answer) for a in rows] == [(1, "devel"), (2, "net")]
+
+
+@pytest.mark.parametrize(
+    ("direct", "headers", "address"),
+    [
+        ("203.0.113.5", [("X-Forwarded-For", "198.51.100.7")], "203.0.113.5"),  # not trusted
+        (None, [("X-Forwarded-For", "10.9.9.9, 198.51.100.7")], "198.51.100.7"),  # the proxy's
+        (None, [("X-Real-IP", "2001:db8::1")], "2001:db8::1"),
+        (None, [("X-Forwarded-For", "not-an-address")], None),
+        (None, [], None),
+    ],
+)
+def test_client_address_trusts_only_a_proxy_on_this_machine(
+    monkeypatch: pytest.MonkeyPatch,
+    direct: str | None,
+    headers: list[tuple[str, str]],
+    address: str | None,
+) -> None:
+    from streamlit.runtime.context import StreamlitHeaders
+
+    from review_ui import session
+
+    context = SimpleNamespace(ip_address=direct, headers=StreamlitHeaders(headers))
+    monkeypatch.setattr(session.st, "context", context)
+    assert session.client_address() == address

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests/review_support.py)
 """Users page (AppTest): leads add users, change roles and disable; others are refused."""
 
 from __future__ import annotations
@@ -6,7 +5,8 @@ from __future__ import annotations
 from builder.review.users import list_users
 from builder.store.audit import history
 from builder.workspace import Workspace
-from tests.review_support import app_test, app_ws, fast_argon2  # noqa: F401  (fixtures)
+from tests.support.literal import shown
+from tests.support.review import app_test
 
 
 def _users(ws: Workspace) -> dict[str, tuple[str, bool]]:
@@ -25,7 +25,7 @@ def test_lead_manages_users(app_ws: Workspace) -> None:
     at.selectbox(key="new_role").set_value("reviewer")
     at.text_input(key="new_password").input("long-enough-pw")
     at.button(key="add_user_btn").click().run()
-    assert [s.value for s in at.success] == ["added: cara (reviewer)"]
+    assert [shown(s.value) for s in at.success] == ["added: cara (reviewer)"]
     at.selectbox(key="change_name").set_value("ben")
     at.selectbox(key="change_role").set_value("reviewer")
     at.button(key="set_role_btn").click().run()

@@ -8,7 +8,6 @@ Screenshots of every page land in the test's tmp dir.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,38 +20,21 @@ from builder.review.server import AppServer, start_app
 from builder.review.users import add_user
 from builder.store.models import Item
 from builder.workspace import Workspace, init_workspace, open_workspace
-from tests.conftest import SAMPLE_SPEC, missing
-from tests.review_support import make_items
+from tests.support.browser import Tab, chromium, require_browser
+from tests.support.common import SAMPLE_SPEC, free_port
+from tests.support.review import make_items
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
 HOSTILE = "<script>window.__pwned = 1</script> ![x](http://evil.example/x.png) **not bold**"
 PASSWORDS = {"ana": "ana-browser-pw", "ben": "ben-browser-pw", "rita": "rita-browser-pw"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def served(
     tmp_path: Path, sample_rows: list[dict[str, Any]]
 ) -> Iterator[tuple[Workspace, AppServer, list[dict[str, Any]]]]:
-    if not CHROMIUM.exists():
-        missing(
-            "Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
-        )
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing("the playwright Python package is not installed")
+    require_browser()
     settings = Settings.from_env({}, home=tmp_path / "ws")
     init_workspace(settings, SAMPLE_SPEC)
     ws = open_workspace(settings)
@@ -60,7 +42,7 @@ def served(
     make_items(ws, rows, 5, tmp=tmp_path)
     for name, role in (("ana", "annotator"), ("ben", "annotator"), ("rita", "reviewer")):
         add_user(ws, name, role, PASSWORDS[name])
-    server = start_app(settings, port=_free_port(), log=tmp_path / "app.log")
+    server = start_app(settings, port=free_port(), log=tmp_path / "app.log")
     try:
         yield ws, server, rows
     finally:
@@ -68,15 +50,17 @@ def served(
         ws.db.dispose()
 
 
-def _log_in(page: Any, url: str, name: str) -> None:
-    page.goto(url)
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password", exact=True).fill(PASSWORDS[name])
-    page.get_by_role("button", name="Log in").click()
+def _log_in(browser: Any, url: str, name: str) -> Any:
+    """A new tab with ``name`` logged in; its page."""
+    tab = Tab(browser, url)
+    tab.log_in(name, PASSWORDS[name])
+    return tab.page
 
 
 def _label_with_keys(page: Any, shots: Path, who: str, rows: list[dict[str, Any]],
-                     labels: list[str], answers: list[str]) -> None:  # fmt: skip
+                     labels: list[str], answers: list[str]) -> list[str]:  # fmt: skip
+    """Label the first items by keyboard; the notice each submit showed, as displayed."""
+    notices = []
     for i, answer in enumerate(answers):
         pkg = rows[i]["package"]
         page.get_by_role("heading", name=pkg).wait_for()
@@ -90,77 +74,72 @@ def _label_with_keys(page: Any, shots: Path, who: str, rows: list[dict[str, Any]
         assert active.inner_text().endswith(f"· {answer}")
         page.screenshot(path=str(shots / f"annotate-{who}-{i + 1}.png"), full_page=True)
         page.keyboard.press("Enter")
-        page.get_by_text(f"Saved {pkg}").wait_for()
+        shown = page.locator('[data-testid="stAlert"]').filter(has_text=f"Saved {pkg}")
+        shown.wait_for()
+        notices.append(shown.inner_text().strip())
+    return notices
 
 
 def test_two_annotators_and_a_reviewer(
     served: tuple[Workspace, AppServer, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     ws, server, rows = served
     _, spec = ws.benchmark()
     labels = spec.task.labels
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            _log_in(page, server.url, "ana")
-            page.get_by_role("heading", name=rows[0]["package"]).wait_for()
-            # The hostile description is shown as text: no script ran, no image, no bold.
-            page.get_by_text(HOSTILE, exact=True).wait_for(state="visible")
-            assert page.evaluate("window.__pwned") is None
-            assert page.locator('img[src*="evil.example"]').count() == 0
-            page.screenshot(path=str(shots / "annotate.png"), full_page=True)
-            _label_with_keys(page, shots, "ana", rows, labels, ["devel", "mail", "utils"])
-            # S skips the fourth item; the fifth comes up.
-            page.get_by_role("heading", name=rows[3]["package"]).wait_for()
-            page.keyboard.press("s")
-            page.get_by_role("heading", name=rows[4]["package"]).wait_for()
-            page.get_by_role("link", name="My answers").click()
-            page.get_by_text("Revise an answer").wait_for()
-            page.screenshot(path=str(shots / "my-answers.png"), full_page=True)
-            page.get_by_role("button", name="Log out").click()
-            page.get_by_role("button", name="Log in").wait_for()
-            page.screenshot(path=str(shots / "login.png"))
+    with chromium() as browser:
+        page = _log_in(browser, server.url, "ana")
+        page.get_by_role("heading", name=rows[0]["package"]).wait_for()
+        # The hostile description is shown as text: no script ran, no image, no bold.
+        page.get_by_text(HOSTILE, exact=True).wait_for(state="visible")
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator('img[src*="evil.example"]').count() == 0
+        page.screenshot(path=str(shots / "annotate.png"), full_page=True)
+        _label_with_keys(page, shots, "ana", rows, labels, ["devel", "mail", "utils"])
+        # S skips the fourth item; the fifth comes up.
+        page.get_by_role("heading", name=rows[3]["package"]).wait_for()
+        page.keyboard.press("s")
+        page.get_by_role("heading", name=rows[4]["package"]).wait_for()
+        page.get_by_role("link", name="My answers").click()
+        page.get_by_text("Revise an answer").wait_for()
+        page.screenshot(path=str(shots / "my-answers.png"), full_page=True)
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name="Log in").wait_for()
+        page.screenshot(path=str(shots / "login.png"))
 
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            _log_in(page, server.url, "ben")
-            _label_with_keys(page, shots, "ben", rows, labels, ["devel", "news", "utils"])
+        page = _log_in(browser, server.url, "ben")
+        # ben agrees with ana on items 1 and 3 (approved) but not on 2 (conflict): his
+        # notices read the same — nothing tells him what ana answered.
+        notices = _label_with_keys(page, shots, "ben", rows, labels, ["devel", "news", "utils"])
+        assert notices == [f"Saved {rows[i]['package']}" for i in range(3)]
 
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            _log_in(page, server.url, "rita")
-            page.get_by_role("link", name="Adjudicate").click()
-            page.get_by_role("heading", name=rows[1]["package"]).wait_for()
-            for who, said in (("ana", "mail"), ("ben", "news")):
-                # Streamlit streams a page in: wait for each answer rather than sampling once.
-                page.get_by_text(who, exact=True).first.wait_for(state="visible")
-                page.get_by_text(said, exact=True).first.wait_for(state="visible")
-            page.screenshot(path=str(shots / "adjudicate.png"), full_page=True)
-            page.get_by_label("Final label").click()
-            page.keyboard.type("news")
-            page.keyboard.press("Enter")
-            page.get_by_label("Reason (required to reject)").fill("Usenet reader")
-            page.get_by_role("button", name="Approve").click()
-            page.get_by_text(f"{rows[1]['package']}: approved").wait_for()
-            page.get_by_role("link", name="Dashboard").click()
-            page.get_by_role("heading", name="Agreement", exact=True).wait_for()
-            page.locator('[data-testid="stMetricValue"]').first.wait_for()
-            page.locator(".vega-embed").first.wait_for()
-            page.wait_for_load_state("networkidle")
-            page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
-            page.get_by_role("link", name="Item history").click()
-            page.get_by_label("Source id of the item").fill(rows[1]["package"])
-            page.keyboard.press("Enter")
-            page.get_by_role("heading", name="Audit log", exact=True).wait_for()
-            page.locator('[data-testid="stDataFrame"]').last.wait_for()
-            page.screenshot(path=str(shots / "history.png"), full_page=True)
-        finally:
-            browser.close()
+        page = _log_in(browser, server.url, "rita")
+        page.get_by_role("link", name="Adjudicate").click()
+        page.get_by_role("heading", name=rows[1]["package"]).wait_for()
+        for who, said in (("ana", "mail"), ("ben", "news")):
+            # Streamlit streams a page in: wait for each answer rather than sampling once.
+            page.get_by_text(who, exact=True).first.wait_for(state="visible")
+            page.get_by_text(said, exact=True).first.wait_for(state="visible")
+        page.screenshot(path=str(shots / "adjudicate.png"), full_page=True)
+        page.get_by_label("Final label").click()
+        page.keyboard.type("news")
+        page.keyboard.press("Enter")
+        page.get_by_label("Reason (required to reject)").fill("Usenet reader")
+        page.get_by_role("button", name="Approve").click()
+        page.get_by_text(f"{rows[1]['package']}: approved").wait_for()
+        page.get_by_role("link", name="Dashboard").click()
+        page.get_by_role("heading", name="Agreement", exact=True).wait_for()
+        page.locator('[data-testid="stMetricValue"]').first.wait_for()
+        page.locator(".vega-embed").first.wait_for()
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+        page.get_by_role("link", name="Item history").click()
+        page.get_by_label("Source id of the item").fill(rows[1]["package"])
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Audit log", exact=True).wait_for()
+        page.locator('[data-testid="stDataFrame"]').last.wait_for()
+        page.screenshot(path=str(shots / "history.png"), full_page=True)
     with ws.db.session() as s:
         items = s.exec(select(Item).order_by(Item.id)).all()  # type: ignore[arg-type]
     assert [(i.status, i.answer) for i in items[:3]] == [

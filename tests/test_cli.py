@@ -4,128 +4,122 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
 from typer.main import get_command
-from typer.testing import CliRunner
 
 from builder.cli import app
-from tests.conftest import SAMPLE_DATA, SAMPLE_SPEC
-
-runner = CliRunner()
+from tests.support.common import SAMPLE_DATA, SAMPLE_SPEC, Cli
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), env=env)
-    return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> dict[str, str]:
-    return {
-        "BENCHSMITH_HOME": str(tmp_path / "ws"),
-        "BENCHSMITH_DATABASE_URL": "",
-        "BENCHSMITH_BENCHMARK": "",
-        "BENCHSMITH_REGISTRY": "",
-    }
-
-
-def test_init_ingest_status_round_trip(home: dict[str, str], tmp_path: Path) -> None:
-    code, out, _ = run("init", "--spec", str(SAMPLE_SPEC), env=home)
-    assert code == 0, out
-    assert out.strip() == f"benchmark 'debian-sections' created in workspace {tmp_path / 'ws'}"
-    code, out, _ = run("init", "--spec", str(SAMPLE_SPEC), env=home)
-    assert "unchanged" in out
-    code, out, err = run("ingest", str(SAMPLE_DATA), "--json", env=home)
-    assert code == 0, err
-    summary = json.loads(out)
+def test_init_ingest_status_round_trip(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
+    r = cli("init", "--spec", SAMPLE_SPEC, env=cli_env)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == f"benchmark 'debian-sections' created in workspace {tmp_path / 'ws'}"
+    r = cli("init", "--spec", SAMPLE_SPEC, env=cli_env)
+    assert "unchanged" in r.stdout
+    r = cli("ingest", SAMPLE_DATA, "--json", env=cli_env)
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)
     assert set(summary) == {"ingested", "duplicates", "conflicts", "rejected", "seconds"}
     assert summary["ingested"] > 4000 and summary["rejected"] == 0
-    code, out, _ = run("status", "--json", env=home)
-    st = json.loads(out)
+    st = json.loads(cli("status", "--json", env=cli_env).stdout)
     assert st["pool"] == summary["ingested"] and st["items"] == {} and st["releases"] == []
 
 
-def test_status_without_workspace(home: dict[str, str], tmp_path: Path) -> None:
-    code, _, err = run("status", env=home)
-    assert code == 1
-    assert err.strip() == (
+def test_status_without_workspace(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
+    r = cli("status", env=cli_env)
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (
         f"Error: no workspace at {tmp_path / 'ws'}; run `benchsmith init --spec FILE` "
         "(or set BENCHSMITH_HOME / --workspace to an existing one)"
     )
 
 
-def test_ingest_refused_file_exit_code_and_message(home: dict[str, str], tmp_path: Path) -> None:
-    run("init", "--spec", str(SAMPLE_SPEC), env=home)
+def test_ingest_refused_file_exit_code_and_message(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    cli("init", "--spec", SAMPLE_SPEC, env=cli_env)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"package": "a", "description": "ok"}\n{"package": "b", "description": ""}\n')
-    code, out, err = run("ingest", str(bad), env=home)
-    assert code == 1
-    assert err.startswith(f"Error: {bad}: line 2: field 'description' is empty; give a value.")
-    code, out, _ = run("status", "--json", env=home)
-    assert json.loads(out)["pool"] == 0
-    code, out, err = run("ingest", str(bad), "--skip-invalid", env=home)
-    assert code == 0 and "1 ingested" in out and "1 rejected" in out
-    assert "rejected rows and reasons:" in err
+    r = cli("ingest", bad, env=cli_env)
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"Error: {bad}: line 2: field 'description' is empty; give a value.")
+    assert json.loads(cli("status", "--json", env=cli_env).stdout)["pool"] == 0
+    r = cli("ingest", bad, "--skip-invalid", env=cli_env)
+    assert r.exit_code == 0 and "1 ingested" in r.stdout and "1 rejected" in r.stdout
+    assert "rejected rows and reasons:" in r.stderr
 
 
-def test_several_benchmarks_need_a_choice(home: dict[str, str], tmp_path: Path) -> None:
+def test_several_benchmarks_need_a_choice(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     other = tmp_path / "other.yaml"
     other.write_text(
         SAMPLE_SPEC.read_text()
         .replace("name: debian-sections", "name: other")
         .replace("guidelines: guidelines.md", "")
     )
-    run("init", "--spec", str(SAMPLE_SPEC), env=home)
-    run("init", "--spec", str(other), env=home)
-    code, _, err = run("status", env=home)
-    assert code == 1
+    cli("init", "--spec", SAMPLE_SPEC, env=cli_env)
+    cli("init", "--spec", other, env=cli_env)
+    r = cli("status", env=cli_env)
+    assert r.exit_code == 1
     assert (
         "the workspace holds several benchmarks ['debian-sections', 'other']; pick one with --benchmark NAME"
-        in err
+        in r.stderr
     )
-    code, out, _ = run("status", "--benchmark", "other", "--json", env=home)
-    assert code == 0 and json.loads(out)["benchmark"] == "other"
-    code, _, err = run("status", "--benchmark", "nope", env=home)
-    assert "benchmark 'nope' is not in this workspace" in err
+    r = cli("status", "--benchmark", "other", "--json", env=cli_env)
+    assert r.exit_code == 0 and json.loads(r.stdout)["benchmark"] == "other"
+    r = cli("status", "--benchmark", "nope", env=cli_env)
+    assert "benchmark 'nope' is not in this workspace" in r.stderr
 
 
-def test_changed_spec_needs_update_flag(home: dict[str, str], tmp_path: Path) -> None:
+def test_changed_spec_needs_update_flag(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
     changed = tmp_path / "s.yaml"
     changed.write_text(
         SAMPLE_SPEC.read_text()
         .replace("size: 300", "size: 200")
         .replace("guidelines: guidelines.md", "")
     )
-    run("init", "--spec", str(SAMPLE_SPEC), env=home)
-    code, _, err = run("init", "--spec", str(changed), env=home)
-    assert code == 1 and "already registered with a different spec; pass --update" in err
-    code, out, _ = run("init", "--spec", str(changed), "--update", env=home)
-    assert code == 0 and "updated" in out
+    cli("init", "--spec", SAMPLE_SPEC, env=cli_env)
+    r = cli("init", "--spec", changed, env=cli_env)
+    assert (
+        r.exit_code == 1 and "already registered with a different spec; pass --update" in r.stderr
+    )
+    r = cli("init", "--spec", changed, "--update", env=cli_env)
+    assert r.exit_code == 0 and "updated" in r.stdout
 
 
-def test_bad_spec_is_reported(home: dict[str, str], tmp_path: Path) -> None:
+def test_bad_spec_is_reported(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: Bad Name\n")
-    code, _, err = run("init", "--spec", str(bad), env=home)
-    assert code == 1 and "is not a slug" in err and "task: Field required" in err
+    r = cli("init", "--spec", bad, env=cli_env)
+    assert r.exit_code == 1 and "is not a slug" in r.stderr and "task: Field required" in r.stderr
 
 
-def _commands(cmd: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    out = [path]
-    if isinstance(cmd, click.Group):
-        for name, sub in cmd.commands.items():
-            out += _commands(sub, (*path, name))
+def _commands(cmd: Any, path: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
+    # Typer's groups are its own (vendored click) class, so walk by duck type: a group has
+    # ``commands``.
+    out = [(" ".join(path), cmd)]
+    for name, sub in getattr(cmd, "commands", {}).items():
+        out += _commands(sub, (*path, name))
     return out
 
 
-@pytest.mark.parametrize("path", _commands(get_command(app)), ids=lambda p: " ".join(p) or "root")
-def test_every_command_has_help(path: tuple[str, ...]) -> None:
-    code, out, _ = run(*path, "--help")
-    assert code == 0 and "Usage:" in out
-    cmd = get_command(app)
-    for name in path:
-        assert isinstance(cmd, click.Group)
-        cmd = cmd.commands[name]
-    assert (cmd.help or "").strip(), f"`benchsmith {' '.join(path)}` has no help text"
+COMMANDS = _commands(get_command(app))
+
+
+def test_the_command_tree_is_walked() -> None:
+    # Guards the walk itself: a silent miss would leave the help test checking only the root.
+    names = {path for path, _ in COMMANDS}
+    assert {"init", "curate", "review", "users add", "items gold", "releases yank"} <= names
+    assert len(names) > 20
+
+
+@pytest.mark.parametrize(("path", "cmd"), COMMANDS, ids=[p or "root" for p, _ in COMMANDS])
+def test_every_command_has_help(cli: Cli, path: str, cmd: Any) -> None:
+    r = cli(*path.split(), "--help")
+    assert r.exit_code == 0 and "Usage:" in r.stdout, r.output
+    assert (cmd.help or "").strip(), f"`benchsmith {path}` has no help text"
+    assert len(r.stdout.split("Usage:")[1].strip()) > 40

@@ -6,26 +6,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from builder.config import Settings
+from builder.domain import Role
 from builder.errors import PermissionDenied, ReviewError
+from builder.evaluate.reference import exact_match
+from builder.review.auth import operator
 from builder.review.consensus import (
     answer_key,
     decide,
     mark_gold,
-    normalize_answer,
     resolve,
     suggest,
     unmark_gold,
+    validate_answer,
 )
 from builder.review.items import adjudication_queue, item_history
 from builder.review.queue import next_item, submit
 from builder.spec import ReviewSpec, TaskSpec
 from builder.store.audit import history
-from builder.store.models import Decision, Item, Release, ReleaseItem, Role
+from builder.store.models import Decision, Item, Release, ReleaseItem
 from builder.workspace import Workspace
-from tests.review_support import fast_argon2, make_items, make_user, workspace_with  # noqa: F401  (fixture)
+from tests.support.common import workspace_with
+from tests.support.review import make_items, make_user
 
 pytestmark = pytest.mark.usefixtures("fast_argon2")
 
@@ -34,29 +40,55 @@ MULTI = TaskSpec(type="multilabel", input_fields=["description"], labels=["a", "
 REF = TaskSpec(type="reference_answer", input_fields=["description"])
 
 
-def test_normalize_answer_by_task_type() -> None:
-    assert normalize_answer(CLS, "b") == "b"
+def test_validate_answer_by_task_type() -> None:
+    assert validate_answer(CLS, "b") == "b"
     with pytest.raises(ReviewError) as err:
-        normalize_answer(CLS, "z")
+        validate_answer(CLS, "z")
     assert str(err.value) == (
         "label 'z' is not one of the benchmark's labels (a, b, c); pick one of task.labels"
     )
     with pytest.raises(ReviewError, match="label 1 is not one"):
-        normalize_answer(CLS, 1)
+        validate_answer(CLS, 1)
     # Multilabel: de-duplicated, in the spec's label order.
-    assert normalize_answer(MULTI, ["c", "a", "c"]) == ["a", "c"]
-    assert normalize_answer(MULTI, "b") == ["b"]
+    assert validate_answer(MULTI, ["c", "a", "c"]) == ["a", "c"]
+    assert validate_answer(MULTI, "b") == ["b"]
     with pytest.raises(ReviewError, match="no label given; answer the item, or skip it"):
-        normalize_answer(MULTI, [])
+        validate_answer(MULTI, [])
     with pytest.raises(ReviewError, match="no label given; answer the item, or skip it"):
-        normalize_answer(CLS, None)
+        validate_answer(CLS, None)
     with pytest.raises(ReviewError, match=r"label\(s\) \['d'\] are not among"):
-        normalize_answer(MULTI, ["a", "d"])
-    assert normalize_answer(REF, "  Paris \n") == "Paris"
+        validate_answer(MULTI, ["a", "d"])
+    assert validate_answer(REF, "  Paris \n") == "Paris"
     with pytest.raises(ReviewError, match="the reference answer is empty"):
-        normalize_answer(REF, "   ")
+        validate_answer(REF, "   ")
     with pytest.raises(ReviewError, match="no text given; answer the item, or skip it"):
-        normalize_answer(REF, None)
+        validate_answer(REF, None)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("1914–1918", "1914-1918"),  # en dash vs hyphen-minus
+        ("“Paris”", '"Paris"'),  # curly vs straight quotes
+        ("New\u00a0York", "New York"),  # no-break space
+        ("１９１４", "1914"),  # full-width digits
+        ("Straße", "STRASSE"),  # case
+        ("The Eiffel Tower.", "eiffel tower"),  # articles and punctuation
+    ],
+)
+def test_reference_answers_agree_across_typography(first: str, second: str) -> None:
+    """Annotators agree exactly when a model giving one answer scores EM 1.0 on the other."""
+    auto = ReviewSpec(annotators_per_item=2, auto_approve_unanimous=True)
+    assert answer_key(REF, first) == answer_key(REF, second)
+    assert resolve(REF, auto, [(first, []), (second, [])]).status == "approved"
+    assert exact_match(first, second) == 1.0
+    assert answer_key(REF, "1914–1918") != answer_key(REF, "1915–1918")
+
+
+@given(st.text(), st.text())
+def test_annotator_agreement_is_exact_match(a: str, b: str) -> None:
+    for x, y in ((a, b), (a, a.upper()), (a, f"“{a}”")):
+        assert (answer_key(REF, x) == answer_key(REF, y)) == (exact_match(x, y) == 1.0)
 
 
 def test_agreement_keys_and_policy() -> None:
@@ -73,6 +105,13 @@ def test_agreement_keys_and_policy() -> None:
     assert suggest(CLS, ["a", "b"]) is None
     assert suggest(MULTI, [["a", "b"], ["a"], ["a", "c"]]) == ["a"]
     assert suggest(REF, ["Paris.", "paris", "Lyon"]) == "Paris."
+
+
+def _status(ws: Workspace, item_id: int) -> str:
+    with ws.db.session() as s:
+        item = s.get(Item, item_id)
+        assert item is not None
+        return item.status
 
 
 def _conflict(ws: Workspace, rows: list[dict[str, Any]], tmp: Path) -> tuple[int, Any, Any]:
@@ -129,7 +168,8 @@ def test_reject_needs_a_reason_and_send_back_reopens(
     assert next_item(ws, ana).item_id == item_id  # type: ignore[union-attr]
     submit(ws, ana, item_id, "devel")
     assert next_item(ws, ben).item_id == item_id  # type: ignore[union-attr]
-    assert submit(ws, ben, item_id, "devel").status == "approved"
+    submit(ws, ben, item_id, "devel")
+    assert _status(ws, item_id) == "approved"  # a fresh round's first complete set
     hist = item_history(ws, rita, item_id)
     assert [(a.annotator, a.answer, a.current) for a in hist.answers] == [
         ("ana", "devel", False),
@@ -139,7 +179,7 @@ def test_reject_needs_a_reason_and_send_back_reopens(
     ]
     rejected = decide(ws, rita, item_id, "rejected", reason="duplicate of another package")
     assert rejected.status == "rejected"
-    with pytest.raises(ReviewError, match="is already rejected; answers can be revised only"):
+    with pytest.raises(ReviewError, match="is closed: a reviewer decided it or it was released"):
         submit(ws, ana, item_id, "utils")
 
 
@@ -182,8 +222,8 @@ def test_consensus_without_auto_approval_waits_for_a_reviewer(
     for name in ("ana", "ben"):
         who = make_user(ws, name)
         next_item(ws, who)
-        last = submit(ws, who, ids[0], "devel")
-    assert last.status == "consensus"
+        submit(ws, who, ids[0], "devel")
+    assert _status(ws, ids[0]) == "consensus"
     lea = make_user(ws, "lea", Role.lead)  # a lead includes the reviewer role
     case = adjudication_queue(ws, lea)[0]
     assert case.suggestion == "devel"
@@ -237,9 +277,45 @@ def test_other_task_types_end_to_end(
     for name, answer in (("ana", first), ("ben", second)):
         who = make_user(ws, name)
         next_item(ws, who)
-        result = submit(ws, who, ids[0], answer)
-    assert result.status == status
+        submit(ws, who, ids[0], answer)
+    assert _status(ws, ids[0]) == status
     with ws.db.session() as s:
         item = s.get(Item, ids[0])
         assert item is not None and item.answer == final
     ws.db.dispose()
+
+
+def test_nobody_adjudicates_an_item_they_answered(
+    workspace: Workspace, sample_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    ids = make_items(workspace, sample_rows, 3, tmp=tmp_path)
+    ana = make_user(workspace, "ana")
+    rita, lea = make_user(workspace, "rita", Role.reviewer), make_user(workspace, "lea", Role.lead)
+    # rita answered item 0, lea item 1, neither item 2; ana disagrees with each.
+    for who, item_id in ((rita, ids[0]), (lea, ids[1]), (make_user(workspace, "ben"), ids[2])):
+        submit(workspace, who, item_id, "devel")
+        submit(workspace, ana, item_id, "utils")
+    assert [c.item_id for c in adjudication_queue(workspace, rita)] == [ids[1], ids[2]]
+    assert [c.item_id for c in adjudication_queue(workspace, lea)] == [ids[0], ids[2]]
+    for who, item_id in ((rita, ids[0]), (lea, ids[1])):
+        for verdict in ("approved", "rejected", "sent_back"):
+            with pytest.raises(ReviewError) as err:
+                decide(workspace, who, item_id, verdict, answer="devel", reason="mine")
+            assert str(err.value) == (
+                f"item {item_id} has an answer of yours; nobody decides an item they answered "
+                "themselves — leave it to another reviewer"
+            )
+        assert _status(workspace, item_id) == "conflict"
+    decide(workspace, lea, ids[0], "approved", answer="utils")
+    decide(workspace, rita, ids[1], "sent_back", reason="read the guidelines")
+    # A sent-back answer still counts: lea answered item 1 in the first round.
+    submit(workspace, ana, ids[1], "net")
+    submit(workspace, make_user(workspace, "cid"), ids[1], "mail")
+    assert [c.item_id for c in adjudication_queue(workspace, rita)] == [ids[2], ids[1]]
+    assert [c.item_id for c in adjudication_queue(workspace, lea)] == [ids[2]]
+    with pytest.raises(ReviewError, match="has an answer of yours"):
+        decide(workspace, lea, ids[1], "approved", answer="net")
+    # The shell operator (a lead with no account) answered nothing and may decide.
+    assert decide(workspace, operator(), ids[2], "rejected", reason="not a package").status == (
+        "rejected"
+    )

@@ -22,11 +22,12 @@ from builder.curate.pii import count_by_kind, scan
 from builder.curate.pipeline import curate
 from builder.curate.report import pool_map
 from builder.curate.sample import choose_k
+from builder.domain import ItemStatus
 from builder.errors import ConfigError, ModelMissingError
 from builder.ingest import ingest_files
 from builder.store.models import AuditEvent, CurationRun, Item, Record
 from builder.workspace import Workspace, init_workspace, open_workspace
-from tests.conftest import DATA, SAMPLE_SPEC, missing
+from tests.support.common import DATA, SAMPLE_SPEC, missing
 
 REPORT_KEYS = {
     "pool", "after_dedup", "duplicate_groups", "filtered", "pii", "contaminated", "clusters",
@@ -93,12 +94,12 @@ def source_ids(ws: Workspace, its: list[Item]) -> list[str]:
         return [s.get(Record, it.record_id).source_id for it in its]  # type: ignore[union-attr]
 
 
-def set_status(ws: Workspace, item_ids: list[int], status: str) -> None:
+def set_status(ws: Workspace, item_ids: list[int], status: ItemStatus | str) -> None:
     with ws.db.session() as s:
         for i in item_ids:
             it = s.get(Item, i)
             assert it is not None
-            it.status = status
+            it.status = ItemStatus(status)
             s.add(it)
 
 
@@ -155,6 +156,90 @@ def test_curate_end_to_end(
         report.selected
     )
     assert audit.entity_id == str(report.run_id) and audit.after["selected"] == 40
+    assert stored["removed"] == report.removed and stored["removed_file"] is None
+    assert stored["format_version"] == 2
+
+
+def _check_removed(
+    ws: Workspace, report: Any, rows: list[dict[str, Any]], static: Embedder
+) -> dict[str, dict[str, Any]]:
+    """Every removed record is listed once, near ones with a kept match at ≥ threshold."""
+    by_id = {r["source_id"]: r for r in rows}
+    listed = report.exact_duplicates + report.near_duplicates - report.sample_check_dropped
+    assert len(by_id) == len(rows) == listed
+    near = [r for r in rows if r["kind"] == "near"]
+    assert len(near) == report.near_duplicates - report.sample_check_dropped
+    assert all(r["kind"] == "exact" and r["cosine"] is None for r in rows if r not in near)
+    with ws.db.session() as s:
+        text = {r.source_id: r.text for r in s.exec(select(Record))}
+    for r in near:
+        assert r["duplicate_of"] not in by_id  # the match was kept
+        v = static.encode([text[r["source_id"]], text[r["duplicate_of"]]])
+        assert float(v[0] @ v[1]) == pytest.approx(r["cosine"], abs=1e-4)
+        assert r["cosine"] >= report.near_duplicate_threshold
+    return by_id
+
+
+def test_report_lists_every_removed_record(
+    tmp_path: Path, base_rows: list[dict[str, Any]], static: Embedder
+) -> None:
+    """``removed`` names, for each dropped duplicate, the kept record it duplicates; the
+    rule is stated; examples closest to the threshold carry both texts."""
+    ws = make_workspace(tmp_path)
+    ingest_files(ws, [write_jsonl(tmp_path / "pool.jsonl", base_rows)])
+    report = curate(ws, embedder=static, size=40, seed=11)
+    by_id = _check_removed(ws, report, report.removed, static)
+    assert by_id["zz-exact-copy"] == {
+        "source_id": "zz-exact-copy", "kind": "exact",
+        "duplicate_of": base_rows[0]["package"], "cosine": None,
+    }  # fmt: skip
+    near_copy = {"zz-near-copy", base_rows[1]["package"]}
+    assert len(near_copy & set(by_id)) == 1  # one of the two stays, the other names it
+    gone = (near_copy & set(by_id)).pop()
+    assert by_id[gone]["kind"] == "near" and by_id[gone]["duplicate_of"] in near_copy - {gone}
+    assert report.near_duplicate_rule.startswith(
+        "a record is removed as a near duplicate only if a record that is kept has cosine "
+        "similarity >= 0.92 with it"
+    )
+    assert report.pair_search["verified"] and report.pair_search["pairs"] >= 1
+    ex = report.near_duplicate_examples
+    assert 1 <= len(ex) <= 5
+    cosines = [e["cosine"] for e in ex]
+    assert cosines == sorted(cosines)
+    assert cosines[0] == min(r["cosine"] for r in report.removed if r["kind"] == "near")
+    with ws.db.session() as s:
+        text = {r.source_id: r.text for r in s.exec(select(Record))}
+    for e in ex:
+        assert e["text"] == text[e["source_id"]]
+        assert e["duplicate_of_text"] == text[e["duplicate_of"]]
+    dumped = report.to_dict(with_map=False)  # what `curate --json` prints
+    assert dumped["removed"] == report.removed and "near_duplicate_examples" in dumped
+    json.dumps(dumped)
+
+
+def test_long_removed_list_goes_to_a_jsonl_file(
+    tmp_path: Path,
+    base_rows: list[dict[str, Any]],
+    static: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import builder.curate.removed as removed
+
+    monkeypatch.setattr(removed, "REMOVED_INLINE", 1)
+    ws = make_workspace(tmp_path)
+    ingest_files(ws, [write_jsonl(tmp_path / "pool.jsonl", base_rows)])
+    report = curate(ws, embedder=static, size=20)
+    assert report.removed == [] and report.removed_file is not None
+    path = Path(report.removed_file)
+    assert path.parent == ws.settings.home / "curation"
+    assert path.name == f"run-{report.run_id}-removed.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 2
+    _check_removed(ws, report, rows, static)
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]  # atomic write
+    with ws.db.session() as s:
+        stored = s.get(CurationRun, report.run_id)
+        assert stored is not None and stored.report["removed_file"] == str(path)
 
 
 def test_same_seed_same_selection(

@@ -15,7 +15,7 @@ from builder.review.dashboard import (
     label_distribution_from,
 )
 from builder.spec import TaskSpec
-from builder.store.review_views import AnswerRow
+from builder.store.annotations import AnswerRow
 
 CLS = TaskSpec(type="classification", input_fields=["t"], labels=["a", "b", "c"])
 NUM = TaskSpec(type="classification", input_fields=["t"], labels=["1", "2", "3", "4"])

@@ -1,15 +1,11 @@
 """Diffs between releases: added, removed, relabeled, input-changed; bumps; changelog."""
 
-# ruff: noqa: F811  (pytest fixtures imported from tests/test_release_support.py)
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
 
-from typer.testing import CliRunner
-
-from builder.cli import app
 from builder.release.diff import (
     Moved,
     Relabel,
@@ -21,7 +17,8 @@ from builder.release.diff import (
 )
 from builder.release.snapshot import publish_release
 from builder.workspace import Workspace
-from tests.test_release_support import LEAD, NAME, approve, rel_ws, set_item  # noqa: F401
+from tests.support.common import Cli
+from tests.support.releases import LEAD, NAME, approve, set_item, source_ids
 
 
 def _row(i: str, label: Any, text: str = "t", split: str = "test") -> dict[str, Any]:
@@ -103,10 +100,10 @@ def test_changelog_lists_ids() -> None:
 
 
 def test_diff_between_published_releases(
-    rel_ws: Workspace, sample_rows: list[dict[str, Any]]
+    cli: Cli, rel_ws: Workspace, sample_rows: list[dict[str, Any]]
 ) -> None:
     rows = sample_rows[:60]
-    ids = [str(r["package"]) for r in rows]
+    ids = source_ids(rows)
     publish_release(rel_ws, actor=LEAD)
     from sqlmodel import select
 
@@ -134,15 +131,15 @@ def test_diff_between_published_releases(
 
     env = {"BENCHSMITH_HOME": str(rel_ws.settings.home), "BENCHSMITH_REGISTRY": rel_ws.settings.registry,
            "BENCHSMITH_CACHE": str(rel_ws.settings.cache_dir)}  # fmt: skip
-    out = CliRunner().invoke(app, ["diff", f"{NAME}@1.0.0", f"{NAME}@2.0.0", "--json"], env=env)
+    out = cli("diff", f"{NAME}@1.0.0", f"{NAME}@2.0.0", "--json", env=env)
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout) == json.loads(json.dumps(d.to_dict()))
-    out = CliRunner().invoke(app, ["diff", f"{NAME}@1.0.0", f"{NAME}@2.0.0"], env=env)
+    out = cli("diff", f"{NAME}@1.0.0", f"{NAME}@2.0.0", env=env)
     assert out.stdout.splitlines()[0] == (
         f"{NAME} 1.0.0 → 2.0.0: added 3, removed 1, relabeled 1, input_changed 1, moved 0, unchanged 37"
     )
     assert f"  relabeled: {ids[1]}: {rows[1]['section']} → misc" in out.stdout
-    out = CliRunner().invoke(app, ["diff", f"{NAME}@1.0.0", "other@2.0.0"], env=env)
+    out = cli("diff", f"{NAME}@1.0.0", "other@2.0.0", env=env)
     assert (
         out.exit_code == 1
         and out.stderr

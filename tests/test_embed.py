@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,29 +10,20 @@ import pytest
 
 from builder.curate.embed import (
     Embedder,
-    EmbeddingCache,
     StaticEmbedder,
     TfidfEmbedder,
     embed_texts,
     get_embedder,
-    text_key,
 )
+from builder.curate.embed_cache import EmbeddingCache, text_key
 from builder.errors import ModelMissingError
-from tests.conftest import missing
+from tests.support.common import missing
 
 
 @pytest.fixture(scope="module")
 def texts(sample_rows: list[dict[str, object]]) -> list[str]:
     """300 real package descriptions."""
     return [str(r["description"]) for r in sample_rows[:300]]
-
-
-@pytest.fixture(scope="module")
-def static() -> Iterator[Embedder]:
-    try:
-        yield get_embedder("static")
-    except ModelMissingError as e:
-        missing(str(e))
 
 
 def _unit(x: np.ndarray) -> bool:

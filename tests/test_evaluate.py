@@ -1,6 +1,5 @@
 """Evaluation end to end: release → predictions → scores (equal to scikit-learn's) → leaderboard."""
 
-# ruff: noqa: F811  (pytest fixtures imported from tests/test_release_support.py)
 from __future__ import annotations
 
 import json
@@ -12,27 +11,26 @@ import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
 from sqlmodel import select
-from typer.testing import CliRunner
 
-from builder.baseline import MODEL_NAME, baseline_predictions
-from builder.cli import app
 from builder.config import Settings
 from builder.errors import ReleaseError
 from builder.evaluate import evaluate_release, leaderboard, read_predictions, record_evaluation
+from builder.evaluate.baseline import MODEL_NAME, baseline_predictions
 from builder.release.pull import load_release
 from builder.release.snapshot import publish_release
 from builder.store.models import Item, Record
 from builder.workspace import Workspace
-from tests.conftest import SAMPLE_DATA
-from tests.test_release_support import (  # noqa: F401
+from tests.support.common import SAMPLE_DATA, Cli
+from tests.support.releases import (
     LEAD,
     NAME,
     add_users,
     approve,
     ingest,
     open_ws,
-    rel_ws,
-    set_item,
+    pull_kw,
+    seed,
+    source_ids,
 )
 
 
@@ -44,12 +42,8 @@ def _write(path: Path, preds: dict[str, Any]) -> Path:
 
 
 def _test_rows(ws: Workspace, version: str = "1.0.0") -> list[dict[str, Any]]:
-    df = load_release(NAME, version, registry=ws.settings.registry, cache_dir=ws.settings.cache_dir)
+    df = load_release(NAME, version, **pull_kw(ws))
     return list(df.to_dict("records"))
-
-
-def _kw(ws: Workspace) -> dict[str, Any]:
-    return {"registry": ws.settings.registry, "cache_dir": ws.settings.cache_dir}
 
 
 def test_scores_equal_scikit_learn_with_missing_and_unknown_ids(
@@ -75,7 +69,7 @@ def test_scores_equal_scikit_learn_with_missing_and_unknown_ids(
         _write(tmp_path / "p.jsonl", preds),
         model="m",
         n_resamples=200,
-        **_kw(rel_ws),
+        **pull_kw(rel_ws),
     )
     out = result.to_dict()
 
@@ -116,13 +110,13 @@ def test_scores_equal_scikit_learn_with_missing_and_unknown_ids(
     assert out["unknown_labels"] == {"bogus-label": 1}
     assert out["human_ceiling"] == pytest.approx(0.8) and out["primary_metric"] == "accuracy"
     again = evaluate_release(
-        NAME, "1.0.0", tmp_path / "p.jsonl", model="m", n_resamples=200, **_kw(rel_ws)
+        NAME, "1.0.0", tmp_path / "p.jsonl", model="m", n_resamples=200, **pull_kw(rel_ws)
     )
     assert again.to_dict()["ci"] == out["ci"]  # seeded bootstrap
 
 
 def test_cli_eval_stores_and_leaderboard_flags_saturation(
-    rel_ws: Workspace, tmp_path: Path
+    cli: Cli, rel_ws: Workspace, tmp_path: Path
 ) -> None:
     publish_release(rel_ws, actor=LEAD)
     rows = _test_rows(rel_ws)
@@ -133,23 +127,21 @@ def test_cli_eval_stores_and_leaderboard_flags_saturation(
     perfect = _write(tmp_path / "perfect.jsonl", {r["id"]: r["label"] for r in rows})
     env = {"BENCHSMITH_HOME": str(rel_ws.settings.home), "BENCHSMITH_REGISTRY": rel_ws.settings.registry,
            "BENCHSMITH_CACHE": str(rel_ws.settings.cache_dir), "BENCHSMITH_USER": "eng"}  # fmt: skip
-    run = CliRunner().invoke
-    out = run(
-        app,
-        [
-            "eval",
-            f"{NAME}@1.0.0",
-            "--predictions",
-            str(weak),
-            "--model",
-            "weak",
-            "--json",
-            "--bootstrap",
-            "50",
-        ],
+    out = cli(
+        "eval",
+        f"{NAME}@1.0.0",
+        "--predictions",
+        str(weak),
+        "--model",
+        "weak",
+        "--json",
+        "--bootstrap",
+        "50",
         env=env,
     )
     assert out.exit_code == 0, out.output
+    # Scored in the publishing workspace: its own key verifies the release, so no warning.
+    assert "publisher was not" not in out.stderr and "Warning" not in out.stderr, out.stderr
     data = json.loads(out.stdout)
     assert {
         "accuracy",
@@ -172,18 +164,15 @@ def test_cli_eval_stores_and_leaderboard_flags_saturation(
         and boards[0].saturated is False
         and boards[0].human_ceiling == pytest.approx(0.8)
     )
-    out = run(
-        app,
-        [
-            "eval",
-            f"{NAME}@latest",
-            "--predictions",
-            str(perfect),
-            "--model",
-            "oracle",
-            "--bootstrap",
-            "50",
-        ],
+    out = cli(
+        "eval",
+        f"{NAME}@latest",
+        "--predictions",
+        str(perfect),
+        "--model",
+        "oracle",
+        "--bootstrap",
+        "50",
         env=env,
     )
     assert out.exit_code == 0, out.output
@@ -196,28 +185,25 @@ def test_cli_eval_stores_and_leaderboard_flags_saturation(
         == f"stored as evaluation 2; see `benchsmith leaderboard {NAME}`"
     )
 
-    out = run(app, ["leaderboard", NAME, "--json"], env=env)
+    out = cli("leaderboard", NAME, "--json", env=env)
     (board,) = json.loads(out.stdout)
     assert [(e["rank"], e["model"]) for e in board["entries"]] == [(1, "oracle"), (2, "weak")]
     assert board["saturated"] is True and board["entries"][0]["value"] == 1.0
     assert board["entries"][1]["created_by"] == "eng"
-    text = run(app, ["leaderboard", NAME], env=env).stdout
+    text = cli("leaderboard", NAME, env=env).stdout
     assert text.splitlines()[0] == f"{NAME}@1.0.0 (test) — ranked by accuracy; human ceiling 0.800"
     assert "SATURATED: the best model reaches the human agreement level" in text
 
     # A re-run of a model replaces its earlier standing.
-    run(
-        app,
-        [
-            "eval",
-            f"{NAME}@1.0.0",
-            "--predictions",
-            str(perfect),
-            "--model",
-            "weak",
-            "--bootstrap",
-            "0",
-        ],
+    cli(
+        "eval",
+        f"{NAME}@1.0.0",
+        "--predictions",
+        str(perfect),
+        "--model",
+        "weak",
+        "--bootstrap",
+        "0",
         env=env,
     )
     (board,) = leaderboard(rel_ws, NAME)
@@ -228,9 +214,15 @@ def test_cli_eval_stores_and_leaderboard_flags_saturation(
 
     # Without a workspace the scores print but are not stored.
     bare = {**env, "BENCHSMITH_HOME": str(tmp_path / "nowhere")}
-    out = run(
-        app,
-        ["eval", f"{NAME}@1.0.0", "--predictions", str(weak), "--model", "w", "--bootstrap", "0"],
+    out = cli(
+        "eval",
+        f"{NAME}@1.0.0",
+        "--predictions",
+        str(weak),
+        "--model",
+        "w",
+        "--bootstrap",
+        "0",
         env=bare,
     )
     assert out.exit_code == 0
@@ -265,7 +257,7 @@ def _variant_ws(
     ws = open_ws(settings, tmp, task=task)
     ingest(ws, rows, tmp)
     add_users(ws, **{LEAD: "lead"})
-    approve(ws, rows, [str(r["package"]) for r in rows], answer=answer, disagree_every=0)
+    approve(ws, rows, source_ids(rows), answer=answer, disagree_every=0)
     publish_release(ws, actor=LEAD)
     return ws
 
@@ -279,7 +271,7 @@ def test_multilabel_end_to_end(
     test = _test_rows(ws)
     preds = {r["id"]: [str(x) for x in r["labels"]][:1] for r in test}
     result = evaluate_release(
-        NAME, "1.0.0", _write(tmp_path / "p.jsonl", preds), model="m", n_resamples=50, **_kw(ws)
+        NAME, "1.0.0", _write(tmp_path / "p.jsonl", preds), model="m", n_resamples=50, **pull_kw(ws)
     )
     out = result.to_dict()
     mlb = MultiLabelBinarizer().fit([list(r["labels"]) for r in test])
@@ -312,7 +304,7 @@ def test_reference_answer_end_to_end(
         for i, r in enumerate(test)
     }
     out = evaluate_release(
-        NAME, "1.0.0", _write(tmp_path / "p.jsonl", preds), model="m", n_resamples=0, **_kw(ws)
+        NAME, "1.0.0", _write(tmp_path / "p.jsonl", preds), model="m", n_resamples=0, **pull_kw(ws)
     ).to_dict()
     exact = sum(1 for i in range(len(test)) if i % 2) / len(test)
     assert out["exact_match"] == pytest.approx(exact)
@@ -339,7 +331,7 @@ def test_baseline_trains_outside_the_benchmark_and_scores(
     lines = [json.loads(x) for x in (tmp_path / "b.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == [r["id"] for r in test] and report.predicted == len(test)
     result = evaluate_release(
-        NAME, "1.0.0", tmp_path / "b.jsonl", model=MODEL_NAME, n_resamples=0, **_kw(rel_ws)
+        NAME, "1.0.0", tmp_path / "b.jsonl", model=MODEL_NAME, n_resamples=0, **pull_kw(rel_ws)
     )
     assert (
         result.metrics["n"] == len(test) and result.missing_ids == [] and result.unknown_ids == []
@@ -353,9 +345,7 @@ def test_evaluations_store_and_rank_on_both_backends(
 ) -> None:
     ws = open_ws(settings, tmp_path)
     rows = sample_rows[:25]
-    ingest(ws, rows, tmp_path)
-    add_users(ws, **{LEAD: "lead"})
-    approve(ws, rows, [str(r["package"]) for r in rows])
+    seed(ws, rows, tmp_path)
     publish_release(ws, actor=LEAD)
     test = _test_rows(ws)
     for model, right in (("half", 2), ("all", 1)):
@@ -365,7 +355,7 @@ def test_evaluations_store_and_rank_on_both_backends(
         )
         record_evaluation(
             ws,
-            evaluate_release(NAME, "1.0.0", path, model=model, n_resamples=20, **_kw(ws)),
+            evaluate_release(NAME, "1.0.0", path, model=model, n_resamples=20, **pull_kw(ws)),
             actor="eng",
         )
     (board,) = leaderboard(ws, NAME, version="1.0.0")

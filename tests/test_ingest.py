@@ -23,6 +23,7 @@ from builder.errors import IngestError, SpecError
 from builder.ingest import content_hash, ingest_files
 from builder.store.models import Record
 from builder.workspace import Workspace
+from tests.support.common import SAMPLE_DATA, SAMPLE_SPEC
 
 FORMATS = ["jsonl", "csv", "parquet"]
 COLUMNS = ["package", "description", "section", "priority"]
@@ -318,8 +319,6 @@ def test_ten_megabyte_field_is_refused_with_default_limit(
 def test_gzip_and_sample_corpus(
     sqlite_workspace: Workspace, sample_rows: list[dict[str, Any]]
 ) -> None:
-    from tests.conftest import SAMPLE_DATA
-
     report = ingest_files(sqlite_workspace, [SAMPLE_DATA])
     assert report.files[0].ingested == len(sample_rows)
     assert len(pool(sqlite_workspace)) == len(sample_rows)
@@ -348,7 +347,6 @@ def test_records_without_id_field_use_content_hash(tmp_path: Path) -> None:
 
     from builder.config import Settings
     from builder.workspace import init_workspace, open_workspace
-    from tests.conftest import SAMPLE_SPEC
 
     spec = yaml.safe_load(SAMPLE_SPEC.read_text())
     spec["source"].pop("id_field")
@@ -389,3 +387,34 @@ def test_content_hash_is_stable_across_versions() -> None:
     expected = hashlib.sha256('{"a":"é","b":1}'.encode()).hexdigest()
     assert content_hash({"b": 1, "a": "é"}) == expected
     assert expected == "aa58fba8483623bed37c1b02edfccbdd9a53123837c20bfa4cb4049993a2872e"
+
+
+def test_record_hashes_are_unchanged_by_the_shared_encoder(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    """builder.hashing.canonical_json refuses NaN/inf; ingest stores them as null, exactly
+    the bytes (and so the content hash) that orjson wrote before the shared encoder."""
+    import hashlib
+
+    import orjson
+
+    nan, inf = float("nan"), float("inf")
+    path = tmp_path / "f.parquet"
+    table = {
+        "package": ["a", "b"],
+        "description": ["Ünïcode “text” 1914–1918", "plain"],
+        "installed_size": [inf, 1e-7],
+        "homepage": [[1.5, nan, -inf], None],
+    }
+    pq.write_table(pa.table(table), path)
+    ingest_files(sqlite_workspace, [path])
+    with sqlite_workspace.db.session() as s:
+        recs = {r.source_id: r for r in s.exec(select(Record))}
+    for i, sid in enumerate(["a", "b"]):
+        old = {k: v[i] for k, v in table.items()} | {"priority": None, "version": None}
+        before = orjson.dumps(old, option=orjson.OPT_SORT_KEYS)  # the pre-hashing.py encoding
+        assert recs[sid].content_hash == hashlib.sha256(before).hexdigest()
+        assert recs[sid].content_hash == content_hash(recs[sid].data)
+    assert recs["a"].data["installed_size"] is None
+    assert recs["a"].data["homepage"] == [1.5, None, None]
+    assert recs["b"].data["installed_size"] == 1e-7

@@ -1,7 +1,9 @@
-"""builder.metrics against scikit-learn, SQuAD's definitions and hand computations."""
+"""builder.evaluate's metrics against scikit-learn, SQuAD's definitions and hand computations."""
 
 from __future__ import annotations
 
+import re
+import string
 import time
 
 import numpy as np
@@ -16,18 +18,12 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from builder.metrics import (
-    MISSING_SLICE,
-    bootstrap_ci,
-    bootstrap_mean_ci,
-    classification_metrics,
-    exact_match,
-    multilabel_metrics,
-    normalize_answer,
-    reference_metrics,
-    score,
-    token_f1,
-)
+from builder.answers import normalize_reference_answer
+from builder.evaluate.bootstrap import bootstrap_ci, bootstrap_mean_ci
+from builder.evaluate.classification import classification_metrics
+from builder.evaluate.multilabel import multilabel_metrics
+from builder.evaluate.reference import exact_match, reference_metrics, token_f1
+from builder.evaluate.scoring import MISSING_SLICE, score
 
 LABELS = ["a", "b", "c", "d"]
 approx = pytest.approx
@@ -198,7 +194,63 @@ def test_multilabel_rejects_a_bare_string() -> None:
     ],
 )
 def test_normalize_answer_is_squad(text: str, normal: str) -> None:
-    assert normalize_answer(text) == normal
+    assert normalize_reference_answer(text) == normal
+
+
+def _squad_normalize(s: str) -> str:
+    """SQuAD v1.1's official ``normalize_answer`` (evaluate-v1.1.py), verbatim: the oracle."""
+
+    def remove_articles(text: str) -> str:
+        return re.sub(r"\b(a|an|the)\b", " ", text)
+
+    def white_space_fix(text: str) -> str:
+        return " ".join(text.split())
+
+    def remove_punc(text: str) -> str:
+        exclude = set(string.punctuation)
+        return "".join(ch for ch in text if ch not in exclude)
+
+    return white_space_fix(remove_articles(remove_punc(s.lower())))
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_text_normalises_exactly_as_squad(text: str) -> None:
+    assert normalize_reference_answer(text) == _squad_normalize(text)
+
+
+@given(st.text())
+def test_normalisation_is_idempotent(text: str) -> None:
+    once = normalize_reference_answer(text)
+    assert normalize_reference_answer(once) == once
+
+
+# The same answer typed differently: annotators agree on these (tests/test_consensus.py)
+# and a model scores 1.0 on them. SQuAD's ASCII-only rule scored the first six 0.
+TYPOGRAPHY = [
+    ("1914–1918", "1914-1918", "19141918"),  # en dash vs hyphen-minus
+    ("1914—1918", "1914‐1918", "19141918"),  # em dash vs Unicode hyphen
+    ("“Paris”", '"Paris"', "paris"),  # curly vs straight quotes
+    ("don’t panic", "don't panic", "dont panic"),  # right single quote vs apostrophe
+    ("New\u00a0York", "New York", "new york"),  # no-break space
+    ("１９１４", "1914", "1914"),  # full-width digits (NFKC)
+    ("−5 °C", "-5 °C", "5 °c"),  # minus sign vs hyphen-minus
+    ("café", "cafe\u0301", "café"),  # NFC vs NFD
+    ("Straße", "STRASSE", "strasse"),  # case (casefold)
+    ("The Eiffel Tower", "eiffel tower", "eiffel tower"),  # case and articles, as SQuAD
+]
+
+
+@pytest.mark.parametrize(("gold", "pred", "normal"), TYPOGRAPHY)
+def test_typographic_variants_score_as_the_same_answer(gold: str, pred: str, normal: str) -> None:
+    assert normalize_reference_answer(gold) == normalize_reference_answer(pred) == normal
+    assert exact_match(gold, pred) == 1.0 and token_f1(gold, pred) == 1.0
+    assert reference_metrics([gold], [pred])["exact_match"] == 1.0
+
+
+def test_typography_does_not_merge_different_answers() -> None:
+    assert exact_match("1914–1918", "1915-1918") == 0.0
+    assert exact_match("1914–1918", "1914 1918") == 0.0  # a dash is deleted, not a space
+    assert token_f1("the 1914–1918 war", "1914-1918 conflict") == close(0.5)
 
 
 def test_exact_match() -> None:
@@ -321,16 +373,8 @@ def test_score_classification_point_ci_pool_weighted_and_slices() -> None:
     pred = ["a", "b", "b", "b", "a", "a"] * 20
     weights = [1.0, 1.0, 1.0, 5.0, 5.0, 5.0] * 20
     region = ["north", "north", "north", "south", "south", None] * 20
-    got = score(
-        "classification",
-        gold,
-        pred,
-        ["a", "b"],
-        slices={"region": region},
-        weights=weights,
-        n_resamples=300,
-        seed=1,
-    )
+    kwargs = {"slices": {"region": region}, "weights": weights, "n_resamples": 300, "seed": 1}
+    got = score("classification", gold, pred, ["a", "b"], **kwargs)
 
     assert got["accuracy"] == close(4 / 6)
     assert got["macro_f1"] == close(f1_score(gold, pred, average="macro"))
@@ -355,17 +399,7 @@ def test_score_classification_point_ci_pool_weighted_and_slices() -> None:
     assert slices["north"]["pool_weighted"]["accuracy"] == close(2 / 3)
     assert set(slices["north"]["ci"]) == {"accuracy", "macro_f1"}
 
-    again = score(
-        "classification",
-        gold,
-        pred,
-        ["a", "b"],
-        slices={"region": region},
-        weights=weights,
-        n_resamples=300,
-        seed=1,
-    )
-    assert again == got
+    assert score("classification", gold, pred, ["a", "b"], **kwargs) == got  # same seed
 
 
 def test_score_ci_matches_the_generic_bootstrap() -> None:

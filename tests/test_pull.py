@@ -1,6 +1,5 @@
 """Pull: verification names the bad file, the cache makes a second pull local, load_release."""
 
-# ruff: noqa: F811  (pytest fixtures imported from tests/test_release_support.py)
 from __future__ import annotations
 
 import json
@@ -12,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from builder.cli import app
 from builder.config import Settings
 from builder.errors import IntegrityError, ReleaseError
-from builder.release.pull import YankedReleaseWarning, cache_path, load_release, pull_release
+from builder.release.cache import cache_path
+from builder.release.pull import YankedReleaseWarning, load_release, pull_release
 from builder.release.registry import Registry
 from builder.release.snapshot import publish_release
 from builder.workspace import Workspace
-from tests.test_release_support import LEAD, NAME, approve, ingest, open_ws, rel_ws  # noqa: F401
+from tests.support.common import Cli
+from tests.support.releases import LEAD, NAME, approve, ingest, open_ws, pull_kw, source_ids
 
 
 def _published(ws: Workspace) -> Path:
@@ -47,20 +46,20 @@ def _env(ws: Workspace) -> dict[str, str]:
     "target",
     ["data/test.parquet", "data/test.jsonl", "data/dev.parquet", "README.md", "CHANGELOG.md"],
 )
-def test_one_flipped_byte_fails_the_pull_naming_the_file(rel_ws: Workspace, target: str) -> None:
+def test_one_flipped_byte_fails_the_pull_naming_the_file(
+    cli: Cli, rel_ws: Workspace, target: str
+) -> None:
     folder = _published(rel_ws)
     _flip(folder / target, offset=(folder / target).stat().st_size // 2)
 
     with pytest.raises(IntegrityError) as e:
-        pull_release(
-            NAME, "1.0.0", registry=rel_ws.settings.registry, cache_dir=rel_ws.settings.cache_dir
-        )
+        pull_release(NAME, "1.0.0", **pull_kw(rel_ws))
     assert f"file {target} fails verification: sha256 " in str(e.value)
     assert not cache_path(
         rel_ws.settings.cache_dir, rel_ws.settings.registry, NAME, "1.0.0"
     ).exists()  # type: ignore[arg-type]
 
-    out = CliRunner().invoke(app, ["pull", f"{NAME}@1.0.0"], env=_env(rel_ws))
+    out = cli("pull", f"{NAME}@1.0.0", env=_env(rel_ws))
     assert out.exit_code == 1
     assert out.stderr.startswith(
         f"Error: {NAME}@1.0.0 in {rel_ws.settings.registry}: file {target} fails verification"
@@ -83,6 +82,39 @@ def test_missing_file_and_edited_manifest_are_refused(rel_ws: Workspace) -> None
     raw["notes"] = "quietly edited"
     (folder / "manifest.json").chmod(0o644)
     (folder / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(IntegrityError, match=r"manifest\.json fails verification"):
+        pull_release(NAME, "1.0.0", **kw)
+
+
+def test_a_release_hashed_the_old_way_still_pulls_and_verifies(rel_ws: Workspace) -> None:
+    """Releases published before builder.hashing (no ``hashing`` field, format_version 1,
+    content hash over stdlib json, no signature) stay verifiable."""
+    import hashlib
+
+    folder = _published(rel_ws)
+    kw: dict[str, Any] = {
+        "registry": rel_ws.settings.registry,
+        "cache_dir": rel_ws.settings.cache_dir,
+    }
+    raw = json.loads((folder / "manifest.json").read_text())
+    assert raw.pop("hashing") == "canonical-json/1"
+    raw.update(format_version=1, notes="Notes “quoted”", sampling={**raw["sampling"], "x": 1e-05})
+    body = {k: v for k, v in raw.items() if k != "content_hash"}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    raw["content_hash"] = hashlib.sha256(text.encode()).hexdigest()
+    (folder / "manifest.json").chmod(0o644)
+    (folder / "manifest.json").write_text(json.dumps(raw, indent=2, ensure_ascii=False))
+    (folder / "signature.json").unlink(missing_ok=True)  # old releases were unsigned
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unverified publisher
+        pulled = pull_release(NAME, "1.0.0", **kw)
+        again = pull_release(NAME, "1.0.0", **kw)
+    assert pulled.manifest.hashing is None and pulled.manifest.content_hash == raw["content_hash"]
+    assert again.from_cache and again.manifest == pulled.manifest
+    raw["notes"] = "quietly edited"
+    (folder / "manifest.json").write_text(json.dumps(raw))
+    shutil.rmtree(pulled.path)
     with pytest.raises(IntegrityError, match=r"manifest\.json fails verification"):
         pull_release(NAME, "1.0.0", **kw)
 
@@ -143,12 +175,10 @@ def test_registry_altered_after_caching_is_refused(rel_ws: Workspace, tmp_path: 
     other.db.dispose()
 
 
-def test_pull_dest_copies_the_verified_files(rel_ws: Workspace, tmp_path: Path) -> None:
+def test_pull_dest_copies_the_verified_files(cli: Cli, rel_ws: Workspace, tmp_path: Path) -> None:
     folder = _published(rel_ws)
     dest = tmp_path / "out"
-    out = CliRunner().invoke(
-        app, ["pull", f"{NAME}@latest", "--dest", str(dest), "--json"], env=_env(rel_ws)
-    )
+    out = cli("pull", f"{NAME}@latest", "--dest", str(dest), "--json", env=_env(rel_ws))
     assert out.exit_code == 0, out.output
     info = json.loads(out.stdout)
     assert (info["version"], info["files"], info["from_cache"], info["dest"]) == (
@@ -160,23 +190,18 @@ def test_pull_dest_copies_the_verified_files(rel_ws: Workspace, tmp_path: Path) 
     for p in folder.rglob("*"):
         if p.is_file():
             assert (dest / p.relative_to(folder)).read_bytes() == p.read_bytes()
-    assert (
-        CliRunner()
-        .invoke(app, ["pull", f"{NAME}@1.0.0", "--dest", str(dest)], env=_env(rel_ws))
-        .exit_code
-        == 0
-    )
+    assert cli("pull", f"{NAME}@1.0.0", "--dest", str(dest), env=_env(rel_ws)).exit_code == 0
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
-    out = CliRunner().invoke(app, ["pull", f"{NAME}@1.0.0", "--dest", str(busy)], env=_env(rel_ws))
+    out = cli("pull", f"{NAME}@1.0.0", "--dest", str(busy), env=_env(rel_ws))
     assert out.exit_code == 1
     assert out.stderr == (
         f"Error: --dest {busy} exists and is not empty; pick an empty or new folder (a pull never overwrites files)\n"
     )
 
 
-def test_yanked_release_warns_and_latest_skips_it(rel_ws: Workspace) -> None:
+def test_yanked_release_warns_and_latest_skips_it(cli: Cli, rel_ws: Workspace) -> None:
     from builder.release.snapshot import yank_release
 
     _published(rel_ws)
@@ -192,20 +217,23 @@ def test_yanked_release_warns_and_latest_skips_it(rel_ws: Workspace) -> None:
     ):
         result = pull_release(NAME, "1.0.1", **kw)
     assert result.yanked is not None and result.yanked.reason == "wrong card"
-    out = CliRunner().invoke(app, ["pull", f"{NAME}@1.0.1"], env=_env(rel_ws))
+    out = cli("pull", f"{NAME}@1.0.1", env=_env(rel_ws))
     assert out.exit_code == 0
     assert out.stderr.startswith(f"Warning: {NAME}@1.0.1 was yanked by lea at ")
     assert out.stderr.rstrip().endswith(": wrong card")
 
 
 def test_load_release_shapes(rel_ws: Workspace) -> None:
+    from builder.release.signing import load_signing_key
+
     _published(rel_ws)
     kw: dict[str, Any] = {
         "registry": rel_ws.settings.registry,
         "cache_dir": rel_ws.settings.cache_dir,
+        "trust": load_signing_key(rel_ws.settings.keys_dir).public,  # the publisher's key
     }
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a live release pulls without warnings
+        warnings.simplefilter("error")  # a live release from a trusted publisher: no warnings
         df = load_release(NAME, "1.0.0", **kw)
     both = load_release(NAME, "latest", split=None, **kw)
     assert set(both) == {"test", "dev"} and both["test"].equals(df)
@@ -228,7 +256,7 @@ def test_pull_from_memory_registry(
     url = f"memory://pull-{uuid.uuid4().hex}/r"
     ws = open_ws(replace(sqlite_settings, registry=url), tmp_path)
     ingest(ws, sample_rows[:15], tmp_path)
-    approve(ws, sample_rows, [str(r["package"]) for r in sample_rows[:15]], annotators=())
+    approve(ws, sample_rows, source_ids(sample_rows[:15]), annotators=())
     publish_release(ws, actor=LEAD)
     reg = Registry(url)
     first = pull_release(NAME, "latest", registry=url, cache_dir=ws.settings.cache_dir)
@@ -239,3 +267,24 @@ def test_pull_from_memory_registry(
     with pytest.raises(IntegrityError, match=r"file data/test\.jsonl fails verification"):
         pull_release(NAME, "1.0.0", registry=url, cache_dir=ws.settings.cache_dir)
     ws.db.dispose()
+
+
+def test_cache_keeps_the_signature_and_old_caches_are_fetched_again(rel_ws: Workspace) -> None:
+    from builder.release.signing import SIGNATURE_NAME
+
+    folder = _published(rel_ws)
+    kw: dict[str, Any] = {
+        "registry": rel_ws.settings.registry,
+        "cache_dir": rel_ws.settings.cache_dir,
+        "warn_unverified": False,
+    }
+    first = pull_release(NAME, "1.0.0", **kw)
+    assert (first.path / SIGNATURE_NAME).read_bytes() == (folder / SIGNATURE_NAME).read_bytes()
+    stamp = json.loads((first.path / ".verified.json").read_text())
+    assert set(stamp) >= {"content_hash", "signature_sha256", "verified_at"}
+    # A copy cached by a benchsmith that did not keep signatures: verified afresh.
+    del stamp["signature_sha256"]
+    (first.path / ".verified.json").write_text(json.dumps(stamp))
+    again = pull_release(NAME, "1.0.0", **kw)
+    assert not again.from_cache and (again.path / SIGNATURE_NAME).is_file()
+    assert pull_release(NAME, "1.0.0", **kw).from_cache

@@ -16,12 +16,14 @@ import pytest
 from sqlmodel import select
 
 from builder.config import Settings
+from builder.domain import Role
 from builder.errors import PermissionDenied, ReviewError
 from builder.review.auth import operator
-from builder.review.consensus import mark_gold
+from builder.review.consensus import decide, mark_gold, unmark_gold
 from builder.review.items import get_case
 from builder.review.queue import (
     GOLD_EVERY,
+    Saved,
     my_answers,
     next_item,
     open_answered,
@@ -30,9 +32,9 @@ from builder.review.queue import (
     submit,
 )
 from builder.store.audit import history
-from builder.store.models import Annotation, Item, Role, utcnow
+from builder.store.models import Annotation, Item, utcnow
 from builder.workspace import Workspace, open_workspace
-from tests.review_support import fast_argon2, make_items, make_user  # noqa: F401  (fixture)
+from tests.support.review import make_items, make_user
 
 pytestmark = pytest.mark.usefixtures("fast_argon2")
 
@@ -72,11 +74,13 @@ def test_two_distinct_annotators_then_auto_approval(
     # The second annotator gets the same item: it has a free slot.
     assert next_item(workspace, ben, now=T0).item_id == ids[0]  # type: ignore[union-attr]
     first = submit(workspace, ana, ids[0], "devel", now=T0)
-    assert first.status == "in_review" and not first.revised
+    assert first == Saved(ids[0], revised=False)
+    assert _status(workspace, ids[0]) == "in_review"
     # ana moves on; her answer is not shown to ben (blind), who still holds the item.
     assert next_item(workspace, ana, now=T0).item_id == ids[1]  # type: ignore[union-attr]
-    second = submit(workspace, ben, ids[0], "devel", now=T0)
-    assert second.status == "approved"
+    # ben is told only that his answer was saved, not that it agreed and approved the item.
+    assert submit(workspace, ben, ids[0], "devel", now=T0) == Saved(ids[0], revised=False)
+    assert _status(workspace, ids[0]) == "approved"
     with workspace.db.session() as s:
         item = s.get(Item, ids[0])
         assert item is not None and item.answer == "devel"
@@ -96,7 +100,9 @@ def test_an_annotator_never_gets_the_same_item_twice(
         seen.append(task.item_id)
         submit(ws, ana, task.item_id, "utils", now=T0)
     assert seen == ids
-    assert progress(ws, ana).mine == 4 and progress(ws, ana).answered == 0
+    done = progress(ws, ana)
+    assert (done.total, done.needed, done.given, done.mine) == (4, 8, 4, 4)
+    assert done.fraction == 0.5
 
 
 def test_lease_holds_the_slot_then_expires(
@@ -118,7 +124,7 @@ def test_lease_holds_the_slot_then_expires(
     with pytest.raises(ReviewError) as err:
         submit(workspace, ben, ids[0], "devel", now=later)
     assert str(err.value) == (
-        f"item {ids[0]} already has its 2 annotator(s) — your lease expired and the slot "
+        f"item {ids[0]} takes no more answers — your lease expired and the slot "
         "was taken; your answer was not saved, take the next item"
     )
     submit(workspace, dan, ids[0], "devel", now=later)
@@ -147,30 +153,44 @@ def test_skip_frees_the_slot_and_returns_the_item_last(
     assert next_item(ws, ana, now=T0).item_id == ids[0]  # type: ignore[union-attr]
 
 
-def test_revise_until_decided(
+def test_revise_until_a_reviewer_decides(
     workspace: Workspace, sample_rows: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     ids = make_items(workspace, sample_rows, 1, tmp=tmp_path)
     ana, ben = make_user(workspace, "ana"), make_user(workspace, "ben")
+    rita = make_user(workspace, "rita", Role.reviewer)
     next_item(workspace, ana, now=T0)
     next_item(workspace, ben, now=T0)
     submit(workspace, ana, ids[0], "devel", now=T0)
     assert submit(workspace, ana, ids[0], "devel", now=T0).unchanged
     revised = submit(workspace, ana, ids[0], "utils", flags=["ambiguous"], comment="hm", now=T0)
-    assert revised.revised and revised.status == "in_review"
-    assert submit(workspace, ben, ids[0], "devel", now=T0).status == "conflict"
-    # Conflict is not a decision: ana may still change her mind, and agreement approves…
-    # …unless a flag is set, which always sends the item to a reviewer.
-    assert submit(workspace, ana, ids[0], "devel", flags=["ambiguous"], now=T0).status == (
-        "consensus"
-    )
-    assert submit(workspace, ana, ids[0], "devel", now=T0).status == "approved"
-    with pytest.raises(ReviewError, match="is already approved; answers can be revised only"):
-        submit(workspace, ana, ids[0], "utils", now=T0)
-    mine = my_answers(workspace, ana)
-    assert [(m.item_id, m.answer, m.revisable) for m in mine] == [(ids[0], "devel", False)]
+    assert revised == Saved(ids[0], revised=True)
+    assert _status(workspace, ids[0]) == "in_review"
+    submit(workspace, ben, ids[0], "devel", now=T0)
+    assert _status(workspace, ids[0]) == "conflict"
+    # Conflict is not a decision: ana may still change her mind, but a revision of an item
+    # with all its answers goes to a reviewer — it never approves the item, even unflagged.
+    submit(workspace, ana, ids[0], "devel", flags=["ambiguous"], now=T0)
+    assert _status(workspace, ids[0]) == "consensus"
+    assert submit(workspace, ana, ids[0], "devel", now=T0) == Saved(ids[0], revised=True)
+    assert _status(workspace, ids[0]) == "consensus"
     task = open_answered(workspace, ana, ids[0])
     assert task.previous is not None and task.previous.answer == "devel" and task.previous.revised
+    decide(workspace, rita, ids[0], "approved")
+    closed = (
+        f"item {ids[0]} is closed: a reviewer decided it or it was released, so answers can "
+        "no longer be revised — ask a reviewer to send it back"
+    )
+    with pytest.raises(ReviewError) as err:
+        submit(workspace, ana, ids[0], "utils", now=T0)
+    assert str(err.value) == closed
+    with pytest.raises(ReviewError) as err:
+        open_answered(workspace, ana, ids[0])
+    assert str(err.value) == closed
+    mine = my_answers(workspace, ana)
+    assert [(m.item_id, m.answer, m.revisable, m.status) for m in mine] == [
+        (ids[0], "devel", False, "closed")
+    ]
     with workspace.db.session() as s:
         rows = s.exec(select(Annotation).where(Annotation.annotator_id == ana.user_id)).all()
     assert [r.is_current for r in rows] == [False, False, False, True]
@@ -270,7 +290,7 @@ def test_concurrent_annotators_never_overfill(
 
 def _process_worker(home: str, name: str) -> int:
     from builder.review.queue import next_item, submit
-    from tests.review_support import actor
+    from tests.support.review import actor
 
     ws = open_workspace(Settings.from_env({}, home=home))
     who = actor(ws, name)
@@ -305,3 +325,142 @@ def test_concurrent_processes_on_sqlite(
     assert sum(done) == 24
     answers = _answers(sqlite_workspace)
     assert sorted(answers) == ids and all(len(set(a)) == 2 for a in answers.values())
+
+
+# ---------------------------------------------------------------- blind review that cannot be gamed
+
+
+def _seen_by(ws: Workspace, who: Any) -> list[tuple[Any, ...]]:
+    """Everything My answers tells ``who``, oldest first, less the item's identity."""
+    return [
+        (m.answer, m.flags, m.comment, m.revisable, m.revised, m.status)
+        for m in reversed(my_answers(ws, who))
+    ]
+
+
+def _receipt(saved: Saved) -> tuple[bool, bool]:
+    """A submit's result less the item's identity."""
+    return saved.revised, saved.unchanged
+
+
+def test_what_the_second_annotator_learns_does_not_depend_on_the_first(
+    workspace: Workspace, sample_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """ben answers after ana: agreeing (item 0) and disagreeing (item 1) look the same to him,
+    before and after he revises — and his revisions never approve an item."""
+    ids = make_items(workspace, sample_rows, 2, tmp=tmp_path)
+    ana, ben = make_user(workspace, "ana"), make_user(workspace, "ben")
+    submit(workspace, ana, ids[0], "devel", now=T0)
+    submit(workspace, ana, ids[1], "utils", now=T0)
+    before = progress(workspace, ben).given
+    agree = submit(workspace, ben, ids[0], "devel", now=T0)
+    disagree = submit(workspace, ben, ids[1], "devel", now=T0)
+    assert (agree.item_id, disagree.item_id) == (ids[0], ids[1])
+    assert _receipt(agree) == _receipt(disagree) == (False, False)
+    assert not hasattr(agree, "status")
+    # His own answers only, the same status for both; progress moved by his two answers.
+    assert _seen_by(workspace, ben) == [("devel", [], "", True, False, "answered")] * 2
+    assert progress(workspace, ben).given == before + 2
+    assert (_status(workspace, ids[0]), _status(workspace, ids[1])) == ("approved", "conflict")
+    # ana's view is the same whether ben agreed (item 0, approved) or not (item 1).
+    assert _seen_by(workspace, ana) == [
+        ("devel", [], "", True, False, "answered"),
+        ("utils", [], "", True, False, "answered"),
+    ]
+    # Trial and error: ben revises the conflict to ana's label, and the approved item away
+    # from it. Same receipts; the matching revision goes to a reviewer, not to "approved".
+    matched = submit(workspace, ben, ids[1], "utils", now=T0)
+    unmatched = submit(workspace, ben, ids[0], "utils", now=T0)
+    assert _receipt(matched) == _receipt(unmatched) == (True, False)
+    assert (_status(workspace, ids[1]), _status(workspace, ids[0])) == ("consensus", "conflict")
+    assert _seen_by(workspace, ben) == [("utils", [], "", True, True, "revised")] * 2
+    with workspace.db.session() as s:
+        policy = [
+            e.action
+            for i in ids
+            for e in history(s, entity="item", entity_id=i)
+            if e.action == "item.auto_approve"
+        ]
+    assert policy == ["item.auto_approve"]  # the first complete set only
+
+
+def test_a_late_answer_is_refused_in_the_same_words_whatever_the_others_said(
+    workspace: Workspace, sample_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    ids = make_items(workspace, sample_rows, 2, tmp=tmp_path)
+    ana, ben, cid = (make_user(workspace, n) for n in ("ana", "ben", "cid"))
+    for item_id, answers in ((ids[0], ("devel", "devel")), (ids[1], ("devel", "utils"))):
+        for who, label in zip((ben, cid), answers, strict=True):
+            submit(workspace, who, item_id, label, now=T0)
+    assert (_status(workspace, ids[0]), _status(workspace, ids[1])) == ("approved", "conflict")
+    refusals = []
+    for item_id in ids:
+        with pytest.raises(ReviewError) as err:
+            submit(workspace, ana, item_id, "devel", now=T0)
+        refusals.append(str(err.value).replace(str(item_id), "N"))
+    assert (
+        refusals
+        == ["item N takes no more answers; your answer was not saved, take the next item"] * 2
+    )
+
+
+def _force_status(ws: Workspace, item_id: int, status: str) -> None:
+    with ws.db.session() as s:
+        item = s.get(Item, item_id)
+        assert item is not None
+        item.status = status  # type: ignore[assignment]
+        s.add(item)
+
+
+def test_gold_items_look_like_any_other_item_to_the_annotator(
+    workspace: Workspace, sample_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    ids = make_items(workspace, sample_rows, 2, tmp=tmp_path)
+    gold, plain = ids
+    lea = make_user(workspace, "lea", Role.lead)
+    mark_gold(workspace, lea, gold, "devel")
+    ana = make_user(workspace, "ana")
+    given = progress(workspace, ana).given
+    first = [submit(workspace, ana, i, "devel", now=T0) for i in (gold, plain)]
+    assert [_receipt(r) for r in first] == [(False, False)] * 2
+    assert progress(workspace, ana).given == given + 2
+    assert _seen_by(workspace, ana) == [("devel", [], "", True, False, "answered")] * 2
+    revised = [submit(workspace, ana, i, "utils", now=T0) for i in (gold, plain)]
+    assert [_receipt(r) for r in revised] == [(True, False)] * 2
+    assert _seen_by(workspace, ana) == [("utils", [], "", True, True, "revised")] * 2
+    assert [open_answered(workspace, ana, i).previous.answer for i in (gold, plain)] == [  # type: ignore[union-attr]
+        "utils",
+        "utils",
+    ]
+    # Released: closed to revisions, in the same words, gold or not.
+    for i in (gold, plain):
+        _force_status(workspace, i, "released")
+    assert _seen_by(workspace, ana) == [("utils", [], "", False, True, "closed")] * 2
+    refusals = []
+    for i in (gold, plain):
+        with pytest.raises(ReviewError) as err:
+            submit(workspace, ana, i, "net", now=T0)
+        refusals.append(str(err.value).replace(str(i), "N"))
+    assert refusals[0] == refusals[1] and "is closed" in refusals[0]
+
+
+def test_marking_gold_does_not_reopen_or_close_an_answer(
+    sqlite_workspace: Workspace, sample_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Revisability follows reviewer decisions only: a gold marking (or unmarking) of an item
+    someone answered changes nothing they can see."""
+    ws = sqlite_workspace
+    ids = make_items(ws, sample_rows, 2, tmp=tmp_path)
+    ana, ben = make_user(ws, "ana"), make_user(ws, "ben")
+    rita, lea = make_user(ws, "rita", Role.reviewer), make_user(ws, "lea", Role.lead)
+    for item_id in ids:
+        submit(ws, ana, item_id, "devel")
+        submit(ws, ben, item_id, "utils")
+    decide(ws, rita, ids[0], "approved", answer="devel")  # decided: closed for ana and ben
+    assert [m.revisable for m in reversed(my_answers(ws, ana))] == [False, True]
+    for item_id in ids:
+        mark_gold(ws, lea, item_id, "net")
+        assert [m.revisable for m in reversed(my_answers(ws, ana))] == [False, True]
+    for item_id in ids:
+        unmark_gold(ws, lea, item_id)
+        assert [m.revisable for m in reversed(my_answers(ws, ana))] == [False, True]

@@ -7,11 +7,19 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from builder.errors import IntegrityError, NotFoundError, ReleaseError
-from builder.release.manifest import AgreementSummary, FileEntry, Manifest, SplitSummary
+from builder.hashing import HASHING_SCHEME, content_hash
+from builder.release.manifest import (
+    AgreementSummary,
+    FileEntry,
+    Manifest,
+    SplitSummary,
+    parse_manifest,
+)
 from builder.release.registry import Registry, parse_ref
 
 
@@ -155,6 +163,52 @@ def test_edited_manifest_is_detected(registry: Registry, tmp_path: Path) -> None
     registry.fs.pipe_file(path, b"{not json")
     with pytest.raises(IntegrityError, match=r"manifest\.json is not valid JSON"):
         registry.read_manifest("demo", "1.0.0")
+
+
+def _as_legacy(root: Path) -> dict[str, Any]:
+    """Rewrite a staged manifest as benchsmith wrote them before builder.hashing: no
+    ``hashing`` field, format_version 1, content hash over stdlib ``json.dumps``."""
+    raw = json.loads((root / "manifest.json").read_text())
+    del raw["hashing"]
+    # Values whose text differs between the two encoders: 1e-05 (stdlib) vs 0.00001.
+    raw.update(format_version=1, title="Catégorie “Debian”", sampling={"coverage": 1e-05})
+    body = {k: v for k, v in raw.items() if k != "content_hash"}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    raw["content_hash"] = hashlib.sha256(text.encode()).hexdigest()
+    (root / "manifest.json").write_text(json.dumps(raw, indent=2))
+    return raw
+
+
+def test_a_manifest_hashed_the_old_way_still_verifies(registry: Registry, tmp_path: Path) -> None:
+    root = stage(tmp_path, "demo", "1.0.0", FILES)
+    raw = _as_legacy(root)
+    body = {k: v for k, v in raw.items() if k != "content_hash"}
+    assert content_hash(body) != raw["content_hash"]  # the two schemes differ on this one
+    registry.publish(root, "demo", "1.0.0")
+    m = registry.read_manifest("demo", "1.0.0")
+    assert (m.hashing, m.format_version, m.content_hash) == (None, 1, raw["content_hash"])
+    assert m.title == "Catégorie “Debian”" and m.sampling == {"coverage": 1e-05}
+    registry.verify("demo", "1.0.0")
+    # Written back out it stays a legacy manifest with the same hash.
+    assert json.loads(m.to_json()) == raw
+    # ...and an edit is still caught.
+    path = registry.path("demo", "1.0.0", "manifest.json")
+    if registry.is_local:
+        Path(path).chmod(0o644)
+    registry.fs.pipe_file(path, json.dumps(raw | {"title": "Catégorie"}).encode())
+    with pytest.raises(IntegrityError, match=r"manifest\.json fails verification"):
+        registry.read_manifest("demo", "1.0.0")
+
+
+def test_new_manifests_record_their_hashing_scheme(registry: Registry, tmp_path: Path) -> None:
+    root = stage(tmp_path, "demo", "1.0.0", FILES)
+    raw = json.loads((root / "manifest.json").read_text())
+    assert (raw["hashing"], raw["format_version"]) == (HASHING_SCHEME, 2)
+    body = {k: v for k, v in raw.items() if k != "content_hash"}
+    assert raw["content_hash"] == content_hash(body)
+    raw["hashing"] = "canonical-json/9"
+    with pytest.raises(ReleaseError, match=r"hashed with scheme 'canonical-json/9', which this"):
+        parse_manifest(json.dumps(raw).encode(), where="x")
 
 
 def test_a_manifest_may_not_point_outside_its_folder(tmp_path: Path) -> None:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests/test_release_support.py)
 """Publishing releases: round trip into pandas and datasets, card, refusals, bumps, holdout."""
 
 from __future__ import annotations
@@ -10,9 +9,7 @@ from typing import Any
 
 import pytest
 from sqlmodel import col, func, select
-from typer.testing import CliRunner
 
-from builder.cli import app
 from builder.config import Settings
 from builder.errors import PermissionDenied, ReleaseError
 from builder.release.manifest import parse_manifest
@@ -23,21 +20,20 @@ from builder.release.splits import HOLDOUT_SPLIT, assign_split
 from builder.review.agreement import krippendorff_alpha
 from builder.store.audit import history
 from builder.store.models import Item, ReleaseItem
-from builder.workspace import Workspace
-from tests.test_release_support import (  # noqa: F401  (fixture)
+from builder.workspace import Workspace, init_workspace
+from tests.support.common import Cli, spec_variant
+from tests.support.releases import (
     LEAD,
     NAME,
     add_users,
     approve,
     ingest,
     open_ws,
-    rel_ws,
+    pull_kw,
+    seed,
     set_item,
+    source_ids,
 )
-
-
-def _ids(rows: list[dict[str, Any]]) -> list[str]:
-    return [str(r["package"]) for r in rows]
 
 
 def test_release_round_trip_pandas_and_hf(
@@ -46,10 +42,8 @@ def test_release_round_trip_pandas_and_hf(
     """SQLite and PostgreSQL: publish, then pull and load exactly what was approved."""
     ws = open_ws(settings, tmp_path)
     rows = sample_rows[:30]
-    ingest(ws, rows, tmp_path)
-    add_users(ws, **{LEAD: "lead"})
-    items = approve(ws, rows, _ids(rows[:24]))
-    set_item(ws, items[_ids(rows)[3]], text="REDACTED description")
+    items = seed(ws, rows, tmp_path, rows[:24])
+    set_item(ws, items[source_ids(rows)[3]], text="REDACTED description")
 
     result = publish_release(ws, actor=LEAD)
 
@@ -62,22 +56,20 @@ def test_release_round_trip_pandas_and_hf(
         events = history(s, entity="release", entity_id=f"{NAME}@1.0.0")
     assert dict(statuses) == {"released": 24}
     assert {p.item_id: (p.revision, p.answer) for p in pinned} == {
-        items[sid]: (2 if sid == _ids(rows)[3] else 1, r["section"])
-        for sid, r in zip(_ids(rows[:24]), rows[:24], strict=True)
+        items[sid]: (2 if sid == source_ids(rows)[3] else 1, r["section"])
+        for sid, r in zip(source_ids(rows[:24]), rows[:24], strict=True)
     }
     assert [e.action for e in events] == ["release.publish"]
     assert events[0].actor == LEAD and events[0].after["content_hash"] == result.content_hash
 
-    frames = load_release(
-        NAME, "1.0.0", split=None, registry=ws.settings.registry, cache_dir=ws.settings.cache_dir
-    )
+    frames = load_release(NAME, "1.0.0", split=None, **pull_kw(ws))
     got = {r["id"]: r for df in frames.values() for r in df.to_dict("records")}
     expect = {str(r["package"]): r for r in rows[:24]}
     assert sorted(got) == sorted(expect)
     for sid, r in got.items():
         assert r["label"] == expect[sid]["section"]
         assert r["package"] == expect[sid]["package"]
-        want = "REDACTED description" if sid == _ids(rows)[3] else expect[sid]["description"]
+        want = "REDACTED description" if sid == source_ids(rows)[3] else expect[sid]["description"]
         assert r["description"] == want
         assert r["weight"] == 3.0 and r["stratum"] == expect[sid]["priority"]
     assert list(frames["test"].columns) == [
@@ -123,9 +115,7 @@ def test_datasets_load_dataset_reads_the_release_folder(
     import datasets
 
     result = publish_release(rel_ws, actor=LEAD)
-    pulled = pull_release(
-        NAME, "1.0.0", registry=rel_ws.settings.registry, cache_dir=rel_ws.settings.cache_dir
-    )
+    pulled = pull_release(NAME, "1.0.0", **pull_kw(rel_ws))
 
     for folder in (Path(result.url), pulled.path):
         ds = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf"))
@@ -250,7 +240,9 @@ def test_same_version_is_refused_and_registry_untouched(rel_ws: Workspace) -> No
     assert Registry(rel_ws.settings.registry).versions(NAME) == ["1.0.0"]
 
 
-def test_only_leads_may_release(rel_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_leads_may_release(
+    cli: Cli, rel_ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_users(rel_ws, ann="annotator", rita="reviewer", gone="lead")
     from builder.store.models import User
 
@@ -277,10 +269,10 @@ def test_only_leads_may_release(rel_ws: Workspace, monkeypatch: pytest.MonkeyPat
         "BENCHSMITH_CACHE": str(rel_ws.settings.cache_dir),
         "BENCHSMITH_USER": "ann",
     }
-    out = CliRunner().invoke(app, ["release"], env=env)
+    out = cli("release", env=env)
     assert out.exit_code == 1
     assert out.stderr == f"Error: {cases['ann']}\n"
-    out = CliRunner().invoke(app, ["release", "--json"], env={**env, "BENCHSMITH_USER": LEAD})
+    out = cli("release", "--json", env={**env, "BENCHSMITH_USER": LEAD})
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["version"] == "1.0.0"
 
@@ -290,7 +282,7 @@ def test_a_workspace_without_users_lets_its_operator_release(
 ) -> None:
     ws = open_ws(sqlite_settings, tmp_path)
     ingest(ws, sample_rows[:10], tmp_path)
-    approve(ws, sample_rows, _ids(sample_rows[:10]), annotators=())
+    approve(ws, sample_rows, source_ids(sample_rows[:10]), annotators=())
     # approve() made no users: the one-person workspace may publish as anyone.
     assert publish_release(ws, actor="whoever").version == "1.0.0"
     ws.db.dispose()
@@ -334,7 +326,7 @@ def test_suggested_bumps_follow_semver(
 ) -> None:
     rows = sample_rows[:60]
     publish_release(rel_ws, actor=LEAD)
-    items = approve(rel_ws, rows, _ids(rows[40:45]))
+    items = approve(rel_ws, rows, source_ids(rows[40:45]))
     assert plan_release(rel_ws).suggested_bump == "minor"  # only added
     assert publish_release(rel_ws, actor=LEAD).version == "1.1.0"
 
@@ -345,7 +337,7 @@ def test_suggested_bumps_follow_semver(
     ]
     assert publish_release(rel_ws, actor=LEAD, notes="better card").version == "1.1.1"
 
-    sid = _ids(rows)[41]
+    sid = source_ids(rows)[41]
     set_item(rel_ws, items[sid], answer="misc", status="approved")
     plan = plan_release(rel_ws)
     assert plan.suggested_bump == "major" and plan.version == "2.0.0"
@@ -362,9 +354,9 @@ def test_suggested_bumps_follow_semver(
         publish_release(rel_ws, actor=LEAD, version="1.1.2")
     assert publish_release(rel_ws, actor=LEAD, version="3.0.0").version == "3.0.0"  # bigger is fine
 
-    set_item(rel_ws, items[_ids(rows)[42]], text="a redacted text")  # input change → major
+    set_item(rel_ws, items[source_ids(rows)[42]], text="a redacted text")  # input change → major
     plan = plan_release(rel_ws)
-    assert plan.diff is not None and plan.diff.input_changed == [_ids(rows)[42]]
+    assert plan.diff is not None and plan.diff.input_changed == [source_ids(rows)[42]]
     assert (plan.suggested_bump, plan.version) == ("major", "4.0.0")
 
 
@@ -373,41 +365,33 @@ def test_splits_are_stable_across_versions_and_spec_changes(
 ) -> None:
     ws = open_ws(sqlite_settings, tmp_path)
     rows = sample_rows[:120]
-    ingest(ws, rows, tmp_path)
-    add_users(ws, **{LEAD: "lead"})
-    items = approve(ws, rows, _ids(rows[:60]))
+    items = seed(ws, rows, tmp_path, rows[:60])
     publish_release(ws, actor=LEAD)
     v1 = _splits(ws, "1.0.0")
     shares = {"test": 0.8, "dev": 0.2}
     assert v1 == {i: assign_split(NAME, i, shares) for i in v1}
 
-    for sid in _ids(rows[:10]):
+    for sid in source_ids(rows[:10]):
         set_item(ws, items[sid], status="rejected")
-    approve(ws, rows, _ids(rows[60:90]))
+    approve(ws, rows, source_ids(rows[60:90]))
     # The lead changes the shares: released items keep their split, new ones use the new shares.
-    from builder.workspace import init_workspace
-    from tests.test_release_support import spec_file
-
-    init_workspace(
-        ws.settings, spec_file(tmp_path, release={"splits": {"test": 0.5, "dev": 0.5}}), update=True
-    )
-    approve(ws, rows, _ids(rows[90:120]))
+    spec = spec_variant(tmp_path, release={"splits": {"test": 0.5, "dev": 0.5}})
+    init_workspace(ws.settings, spec, update=True)
+    approve(ws, rows, source_ids(rows[90:120]))
     publish_release(ws, actor=LEAD)
     v2 = _splits(ws, "2.0.0")
     for sid in set(v1) & set(v2):
         assert v2[sid] == v1[sid]
     new = {"test": 0.5, "dev": 0.5}
-    assert {sid: v2[sid] for sid in _ids(rows[60:120])} == {
-        sid: assign_split(NAME, sid, new) for sid in _ids(rows[60:120])
+    assert {sid: v2[sid] for sid in source_ids(rows[60:120])} == {
+        sid: assign_split(NAME, sid, new) for sid in source_ids(rows[60:120])
     }
-    assert set(v2) == set(_ids(rows[10:120]))
+    assert set(v2) == set(source_ids(rows[10:120]))
     ws.db.dispose()
 
 
 def _splits(ws: Workspace, version: str) -> dict[str, str]:
-    frames = load_release(
-        NAME, version, split=None, registry=ws.settings.registry, cache_dir=ws.settings.cache_dir
-    )
+    frames = load_release(NAME, version, split=None, **pull_kw(ws))
     return {i: s for s, df in frames.items() for i in df["id"]}
 
 
@@ -416,14 +400,12 @@ def test_private_holdout_never_reaches_the_public_registry(
 ) -> None:
     ws = open_ws(sqlite_settings, tmp_path, release={"private_holdout": 0.5})
     rows = sample_rows[:80]
-    ingest(ws, rows, tmp_path)
-    add_users(ws, **{LEAD: "lead"})
-    approve(ws, rows, _ids(rows))
+    seed(ws, rows, tmp_path)
     result = publish_release(ws, actor=LEAD)
 
     expected = {
         i
-        for i in _ids(rows)
+        for i in source_ids(rows)
         if assign_split(NAME, i, {"test": 0.8, "dev": 0.2}, 0.5) == HOLDOUT_SPLIT
     }
     assert result.holdout == len(expected) > 5
@@ -435,9 +417,7 @@ def test_private_holdout_never_reaches_the_public_registry(
         cache_dir=ws.settings.cache_dir,
     )
     assert set(held["id"]) == expected
-    public = load_release(
-        NAME, "1.0.0", split=None, registry=ws.settings.registry, cache_dir=ws.settings.cache_dir
-    )
+    public = load_release(NAME, "1.0.0", split=None, **pull_kw(ws))
     assert set(public) == {"test", "dev"}
     assert not expected & {i for df in public.values() for i in df["id"]}
     # No byte of the public registry names a held-out item (ids are quoted in every format).
@@ -462,7 +442,7 @@ def test_private_holdout_never_reaches_the_public_registry(
 
     # A later version keeps the same items held out, and the changelog names none of them.
     ingest(ws, sample_rows[80:100], tmp_path, name="more")
-    approve(ws, sample_rows, _ids(sample_rows[80:100]))
+    approve(ws, sample_rows, source_ids(sample_rows[80:100]))
     second = publish_release(ws, actor=LEAD)
     held2 = load_release(
         NAME,
@@ -484,7 +464,7 @@ def test_holdout_needs_a_separate_private_registry(
 ) -> None:
     ws = open_ws(sqlite_settings, tmp_path, release={"private_holdout": 0.5})
     ingest(ws, sample_rows[:30], tmp_path)
-    approve(ws, sample_rows, _ids(sample_rows[:30]), annotators=())
+    approve(ws, sample_rows, source_ids(sample_rows[:30]), annotators=())
     with pytest.raises(ReleaseError) as e:
         publish_release(ws, actor=LEAD, private_registry=ws.settings.registry)
     assert str(e.value) == (
@@ -502,7 +482,7 @@ def test_an_empty_split_still_loads_with_datasets(
 
     ws = open_ws(sqlite_settings, tmp_path)
     ingest(ws, sample_rows[:1], tmp_path)
-    approve(ws, sample_rows, _ids(sample_rows[:1]), annotators=())
+    approve(ws, sample_rows, source_ids(sample_rows[:1]), annotators=())
     result = publish_release(ws, actor=LEAD)
     empty = [s for s, n in result.splits.items() if n == 0]
     assert len(empty) == 1 and (Path(result.url) / f"data/{empty[0]}.parquet").is_file()

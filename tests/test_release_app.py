@@ -1,6 +1,5 @@
 """The Releases and Leaderboard pages (Streamlit AppTest)."""
 
-# ruff: noqa: F811  (pytest fixtures imported from tests/review_support.py)
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +12,8 @@ from builder.evaluate import evaluate_release, record_evaluation
 from builder.release.registry import Registry
 from builder.store.models import Item, Record
 from builder.workspace import Workspace
-from tests.review_support import app_test, app_ws, fast_argon2  # noqa: F401  (fixtures)
+from tests.support.literal import shown
+from tests.support.review import app_test
 
 
 @pytest.fixture
@@ -32,8 +32,8 @@ def approved_ws(app_ws: Workspace, sample_rows: list[dict[str, Any]], tmp_path: 
 def test_lead_previews_and_publishes(approved_ws: Workspace, tmp_path: Path) -> None:
     at = app_test(approved_ws, "lea", page="releases.py")
     assert not at.exception
-    assert at.title[0].value == "Releases · debian-sections"
-    metrics = {m.label: m.value for m in at.metric}
+    assert shown(at.title[0].value) == "Releases · debian-sections"
+    metrics = {shown(m.label): shown(m.value) for m in at.metric}
     assert metrics == {
         "version": "1.0.0",
         "parent": "—",
@@ -42,10 +42,10 @@ def test_lead_previews_and_publishes(approved_ws: Workspace, tmp_path: Path) -> 
     }
     at.button(key="publish").click().run()
     assert not at.exception
-    assert at.success[0].value.startswith("Published debian-sections@1.0.0 (content hash ")
+    assert shown(at.success[0].value).startswith("Published debian-sections@1.0.0 (content hash ")
     assert Registry(approved_ws.settings.registry).versions("debian-sections") == ["1.0.0"]
     # The next preview is a patch on top of 1.0.0, and 1.0.0 is listed.
-    assert {m.label: m.value for m in at.metric}["version"] == "1.0.1"
+    assert {m.label: shown(m.value) for m in at.metric}["version"] == "1.0.1"
     assert list(at.dataframe[0].value["version"]) == ["1.0.0"]
     # Previewing 1.0.1 pulled its parent into BENCHSMITH_CACHE, not the user's home cache.
     assert list((tmp_path / "cache").glob("*/debian-sections/1.0.0/manifest.json"))
@@ -53,7 +53,7 @@ def test_lead_previews_and_publishes(approved_ws: Workspace, tmp_path: Path) -> 
     at.selectbox(key="yank_version").select("1.0.0")
     at.text_input(key="yank_reason").input("wrong labels")
     at.button[-1].click().run()
-    assert [s.value for s in at.success] == ["Yanked debian-sections@1.0.0."]
+    assert [shown(s.value) for s in at.success] == ["Yanked debian-sections@1.0.0."]
     assert (
         Registry(approved_ws.settings.registry).yank_info("debian-sections", "1.0.0").reason
         == "wrong labels"
@@ -86,7 +86,7 @@ def test_leaderboard_page(approved_ws: Workspace, tmp_path: Path) -> None:
     record_evaluation(approved_ws, result, actor="eng")
     at = app_test(approved_ws, "ana", page="leaderboard.py")
     assert not at.exception
-    assert at.header[0].value == "1.0.0 · test"
+    assert shown(at.header[0].value) == "1.0.0 · test"
     df = at.dataframe[0].value
     assert list(df["model"]) == ["all-libs"] and list(df["rank"]) == [1]
     assert df["accuracy"][0] == pytest.approx(round(result.primary, 4))

@@ -7,19 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from sqlmodel import func, select
-from typer.testing import CliRunner
 
-from builder.baseline import MODEL_NAME, baseline_predictions
-from builder.cli import app
 from builder.config import Settings
+from builder.evaluate.baseline import MODEL_NAME, baseline_predictions
 from builder.review.annotations_io import import_annotations
 from builder.store.models import Item, Record
-from tests.conftest import SAMPLE_DATA
-from tests.test_release_support import NAME, add_users, ingest, open_ws
+from tests.support.common import SAMPLE_DATA, Cli
+from tests.support.releases import NAME, add_users, ingest, open_ws
 
 
 def test_pilot_import_then_release_pull_and_eval(
-    sqlite_settings: Settings, sample_rows: list[dict[str, Any]], tmp_path: Path
+    cli: Cli, sqlite_settings: Settings, sample_rows: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     ws = open_ws(sqlite_settings, tmp_path)
     rows = sample_rows[:150]
@@ -42,9 +40,8 @@ def test_pilot_import_then_release_pull_and_eval(
 
     env = {"BENCHSMITH_HOME": str(ws.settings.home), "BENCHSMITH_REGISTRY": ws.settings.registry,
            "BENCHSMITH_CACHE": str(ws.settings.cache_dir), "BENCHSMITH_USER": "lea"}  # fmt: skip
-    run = CliRunner().invoke
     notes = "Pilot labels derived from the corpus' own Debian section field."
-    out = run(app, ["release", "--version", "1.0.0", "--notes", notes, "--json"], env=env)
+    out = cli("release", "--version", "1.0.0", "--notes", notes, "--json", env=env)
     assert out.exit_code == 0, out.output
     published = json.loads(out.stdout)
     assert sum(published["splits"].values()) == 40
@@ -54,14 +51,14 @@ def test_pilot_import_then_release_pull_and_eval(
     card = (Path(published["url"]) / "README.md").read_text()
     assert notes in card and "Annotators: 2" in card
 
-    out = run(app, ["pull", f"{NAME}@1.0.0", "--json"], env=env)
+    out = cli("pull", f"{NAME}@1.0.0", "--json", env=env)
     assert out.exit_code == 0 and json.loads(out.stdout)["files"] == 6
 
     base = baseline_predictions(ws, f"{NAME}@1.0.0", labels_file=SAMPLE_DATA, label_field="section",
                                 out=tmp_path / "baseline.jsonl")  # fmt: skip
     assert base.trained_on == 150 - 60
-    out = run(app, ["eval", f"{NAME}@1.0.0", "--predictions", str(tmp_path / "baseline.jsonl"), "--model", MODEL_NAME,
-                    "--json", "--bootstrap", "100"], env=env)  # fmt: skip
+    out = cli("eval", f"{NAME}@1.0.0", "--predictions", tmp_path / "baseline.jsonl", "--model", MODEL_NAME,
+              "--json", "--bootstrap", "100", env=env)  # fmt: skip
     assert out.exit_code == 0, out.output
     scored = json.loads(out.stdout)
     assert (

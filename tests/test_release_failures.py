@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from builder.release.registry import Registry
 from builder.release.snapshot import STAGES, publish_release
 from builder.store.models import Item, Release, ReleaseItem
 from builder.workspace import Workspace, open_workspace
-from tests.test_release_support import LEAD, NAME, add_users, approve, ingest, open_ws
+from tests.support.releases import LEAD, NAME, approve, ingest, open_ws, seed, source_ids
 
 
 class Boom(RuntimeError):
@@ -45,10 +46,21 @@ def _db_state(ws: Workspace) -> tuple[int, int, dict[str, int]]:
 
 def _holdout_ws(settings: Settings, rows: list[dict[str, Any]], tmp: Path) -> Workspace:
     ws = open_ws(settings, tmp, release={"private_holdout": 0.3})
-    ingest(ws, rows, tmp)
-    add_users(ws, **{LEAD: "lead"})
-    approve(ws, rows, [str(r["package"]) for r in rows])
+    seed(ws, rows, tmp)
     return ws
+
+
+def _process_env(ws: Workspace) -> dict[str, str]:
+    """The environment for a separate ``benchsmith`` process on ``ws``."""
+    env = {
+        **os.environ,
+        "BENCHSMITH_HOME": str(ws.settings.home),
+        "BENCHSMITH_REGISTRY": ws.settings.registry,
+        "BENCHSMITH_PRIVATE_REGISTRY": ws.settings.private_registry,
+        "BENCHSMITH_CACHE": str(ws.settings.cache_dir),
+    }
+    env.pop("BENCHSMITH_DATABASE_URL", None)
+    return env
 
 
 @pytest.mark.parametrize("stage", [s for s in STAGES if s != "published"])
@@ -100,14 +112,7 @@ def test_killed_release_process_leaves_no_version(
 ) -> None:
     """SIGKILL (no cleanup code runs) at a stage; then a fresh process retries."""
     ws = _holdout_ws(sqlite_settings, sample_rows[:30], tmp_path)
-    env = {
-        **os.environ,
-        "BENCHSMITH_HOME": str(ws.settings.home),
-        "BENCHSMITH_REGISTRY": ws.settings.registry,
-        "BENCHSMITH_PRIVATE_REGISTRY": ws.settings.private_registry,
-        "BENCHSMITH_CACHE": str(ws.settings.cache_dir),
-    }
-    env.pop("BENCHSMITH_DATABASE_URL", None)
+    env = _process_env(ws)
     ws.db.dispose()
     proc = subprocess.run(
         [sys.executable, "-c", _KILLER, stage], env=env, capture_output=True, timeout=120
@@ -145,7 +150,7 @@ def test_failure_on_a_memory_registry_leaves_no_version(
     )
     rows = sample_rows[:20]
     ingest(ws, rows, tmp_path)
-    approve(ws, rows, [str(r["package"]) for r in rows], annotators=())
+    approve(ws, rows, source_ids(rows), annotators=())
     reg = Registry(url)
     # An earlier upload that died before its manifest: files but no version.
     reg.fs.pipe_file(reg.path(NAME, "1.0.0", "data", "test.parquet"), b"partial")
@@ -160,4 +165,121 @@ def test_failure_on_a_memory_registry_leaves_no_version(
     reg.verify(NAME, "1.0.0")
     df = load_release(NAME, "1.0.0", registry=url, cache_dir=ws.settings.cache_dir)
     assert len(df) == result.splits["test"]
+    ws.db.dispose()
+
+
+# ------------------------------------------- a crash between the move and the commit
+
+
+def _orphan_message(ws: Workspace) -> str:
+    return (
+        f"the registry {ws.settings.registry} holds {NAME}@1.0.0, which this workspace has no "
+        "record of (a release interrupted after it was published and before it was recorded, "
+        "or another workspace's release); no new version is published on top of it — run "
+        "`benchsmith releases reindex` to verify it and adopt it if it is this workspace's, or "
+        "release to a registry of your own with --registry URL if it is not"
+    )
+
+
+def _cli_env(ws: Workspace) -> dict[str, str]:
+    return {
+        "BENCHSMITH_HOME": str(ws.settings.home),
+        "BENCHSMITH_DATABASE_URL": "",
+        "BENCHSMITH_REGISTRY": ws.settings.registry,
+        "BENCHSMITH_PRIVATE_REGISTRY": ws.settings.private_registry,
+        "BENCHSMITH_CACHE": str(ws.settings.cache_dir),
+        "BENCHSMITH_USER": LEAD,
+    }
+
+
+def test_orphan_after_a_crash_past_the_move_is_refused_then_adopted_by_reindex(
+    sqlite_settings: Settings, sample_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+    from typer.testing import CliRunner
+
+    from builder.cli import app
+    from builder.errors import ReleaseError
+    from builder.release.reindex import reindex_releases
+    from builder.store.models import AuditEvent
+
+    ws = _holdout_ws(sqlite_settings, sample_rows[:40], tmp_path)
+    public, private = Registry(ws.settings.registry), Registry(ws.settings.private_registry)
+    with pytest.raises(Boom):
+        publish_release(ws, actor=LEAD, on_stage=_fail_at("published"))
+    # Moved into both registries, but the database rolled back: an orphan.
+    assert public.versions(NAME) == ["1.0.0"] and private.versions(NAME) == ["1.0.0"]
+    assert _db_state(ws) == (0, 0, {"approved": 40})
+
+    with pytest.raises(ReleaseError) as e:
+        publish_release(ws, actor=LEAD)
+    assert str(e.value) == _orphan_message(ws)
+    assert public.versions(NAME) == ["1.0.0"]  # nothing published on top
+    runner, env = CliRunner(), _cli_env(ws)
+    for args in (["release"], ["release", "--dry-run"]):
+        out = runner.invoke(app, args, env=env)
+        assert out.exit_code == 1 and out.stderr == f"Error: {_orphan_message(ws)}\n"
+
+    # Not this workspace's as recorded here (an answer changed since): refused, nothing recorded.
+    with ws.db.session() as s:
+        first = s.exec(select(Item).order_by(Item.id)).first()  # type: ignore[arg-type]
+        assert first is not None
+        old_answer = first.answer
+        s.execute(update(Item).where(Item.id == first.id).values(answer="not-a-section"))  # type: ignore[arg-type]
+    with pytest.raises(
+        ReleaseError, match=r"^debian-sections@1\.0\.0 in .* cannot be adopted: its item"
+    ):
+        reindex_releases(ws, actor=LEAD)
+    assert _db_state(ws)[0] == 0
+    with ws.db.session() as s:
+        s.execute(update(Item).where(Item.id == first.id).values(answer=old_answer))  # type: ignore[arg-type]
+
+    out = runner.invoke(app, ["releases", "reindex"], env=env)
+    assert out.exit_code == 0, out.output
+    assert out.stdout == f"adopted {NAME}@1.0.0: verified and recorded in this workspace\n"
+    assert _db_state(ws) == (1, 40, {"released": 40})
+    with ws.db.session() as s:
+        rel = s.exec(select(Release)).one()
+        assert rel.content_hash == public.read_manifest(NAME, "1.0.0").content_hash
+        actions = [a for (a,) in s.execute(select(AuditEvent.action))]
+    assert "release.adopt" in actions
+    out = runner.invoke(app, ["releases", "reindex", "--json"], env=env)
+    assert out.exit_code == 0 and json.loads(out.stdout)["adopted"] == []
+
+    result = publish_release(ws, actor=LEAD)
+    assert (result.version, result.parent) == ("1.0.1", "1.0.0")
+    ws.db.dispose()
+
+
+def test_a_killed_release_past_the_move_is_adopted_by_reindex(
+    sqlite_settings: Settings, sample_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """SIGKILL after the move into the registry, before the commit (no cleanup runs)."""
+    from builder.errors import ReleaseError
+    from builder.release.reindex import reindex_releases
+
+    ws = _holdout_ws(sqlite_settings, sample_rows[:30], tmp_path)
+    env = _process_env(ws)
+    ws.db.dispose()
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLER, "published"], env=env, capture_output=True, timeout=120
+    )
+    assert proc.returncode == -9, proc.stderr.decode()
+
+    ws = open_workspace(ws.settings)
+    assert Registry(ws.settings.registry).versions(NAME) == ["1.0.0"]
+    assert _db_state(ws) == (0, 0, {"approved": 30})
+    with pytest.raises(ReleaseError, match="run `benchsmith releases reindex`"):
+        publish_release(ws, actor=LEAD)
+
+    # Without this workspace's signing key it cannot be shown to be this workspace's.
+    keys = ws.settings.keys_dir
+    keys.rename(keys.with_name("keys-away"))
+    with pytest.raises(ReleaseError, match="this workspace has no signing key"):
+        reindex_releases(ws, actor=LEAD)
+    keys.with_name("keys-away").rename(keys)
+
+    report = reindex_releases(ws, actor=LEAD)
+    assert report.adopted == ["1.0.0"]
+    assert _db_state(ws) == (1, 30, {"released": 30})
     ws.db.dispose()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder.curate.embed import Embedder, get_embedder
+from builder.curate.embed import Embedder
 from builder.curate.sample import (
     allocate,
     choose_k,
@@ -18,21 +17,15 @@ from builder.curate.sample import (
     representative_sample,
     sample_without_close_pairs,
 )
-from builder.errors import ModelMissingError
-from tests.conftest import missing
 
 
 @pytest.fixture(scope="module")
 def pool(
-    sample_rows: list[dict[str, object]],
-) -> Iterator[tuple[np.ndarray, list[dict[str, object]]]]:
+    sample_rows: list[dict[str, object]], static: Embedder
+) -> tuple[np.ndarray, list[dict[str, object]]]:
     """Static embeddings of 800 real descriptions, and their rows."""
-    try:
-        model: Embedder = get_embedder("static")
-    except ModelMissingError as e:
-        missing(str(e))
     rows = sample_rows[::6][:800]
-    yield model.encode([str(r["description"]) for r in rows]), rows
+    return static.encode([str(r["description"]) for r in rows]), rows
 
 
 def test_allocate_worked_example() -> None:

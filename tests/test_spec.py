@@ -10,7 +10,7 @@ import yaml
 from builder.errors import SpecError
 from builder.schemas import SCHEMA_DIR, SCHEMAS, render
 from builder.spec import BenchmarkSpec, load_spec
-from tests.conftest import SAMPLE_SPEC
+from tests.support.common import SAMPLE_SPEC
 
 
 def _write(tmp_path: Path, **changes: object) -> Path:
@@ -87,6 +87,16 @@ def test_spec_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
     assert a.spec_hash() == b.spec_hash()
     c = BenchmarkSpec.model_validate({**a.model_dump(), "title": "other"})
     assert c.spec_hash() != a.spec_hash()
+
+
+def test_spec_hash_is_the_shared_content_hash(tmp_path: Path) -> None:
+    """One encoding for every hash (builder.hashing); migration 0002 rehashed stored specs."""
+    from builder.hashing import canonical_json, content_hash
+
+    a, _ = load_spec(_write(tmp_path))
+    b = BenchmarkSpec.model_validate({**a.model_dump(), "title": "Catégorie “x”"})
+    assert b.spec_hash() == content_hash(b.model_dump(mode="json"))
+    assert "Catégorie “x”".encode() in canonical_json(b.model_dump(mode="json"))
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))

@@ -1,4 +1,4 @@
-"""Embedders behind one small interface, all offline, and an on-disk embedding cache.
+"""Embedders behind one small interface, all offline, and :func:`embed_texts` over a cache.
 
 Backends (DESIGN.md "Embeddings"):
 
@@ -10,16 +10,17 @@ Backends (DESIGN.md "Embeddings"):
   model2vec's output (a test pins that).
 - ``tfidf``: TF-IDF + truncated SVD (LSA) fitted on the pool; needs no model. Its ``model_id``
   carries a fingerprint of the fitted vocabulary and projection, so a cache entry is only
-  reused by the very same fit.
+  reused by the very same fit. A pool with no more texts or terms than the SVD size gets
+  the TF-IDF vectors themselves (``model_id`` ``tfidf-<terms>d-nosvd:…``).
 - a path to a local sentence-transformers (or model2vec) model folder.
 
 Every vector is float32 and L2-normalised, so a dot product is a cosine. Nothing is ever
 downloaded: the Hugging Face libraries are switched to offline mode before they load.
 
-:class:`EmbeddingCache` stores vectors under ``<embedding_cache>/<model slug>/`` keyed by the
-hash of the embedded text: shards of ``.npy`` files written atomically (vectors first, then the
-keys file, which is the commit point), so a crash leaves at worst an unreferenced vector file
-and a rerun embeds only texts it has not seen.
+:func:`embed_texts` reads cached vectors back from an
+:class:`~builder.curate.embed_cache.EmbeddingCache` (``<embedding_cache>/<model slug>/``,
+keyed by the hash of the embedded text; see ``builder.curate.embed_cache``) and encodes
+only the texts it has not seen.
 """
 
 from __future__ import annotations
@@ -28,22 +29,18 @@ import hashlib
 import itertools
 import json
 import os
-import re
-import secrets
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from builder.curate.embed_cache import EmbeddingCache, text_key
 from builder.errors import ModelMissingError
-from builder.fsutil import write_bytes_atomic, write_text_atomic
 
 __all__ = [
     "EMBEDDERS",
     "Embedder",
-    "EmbeddingCache",
     "FittableEmbedder",
     "SentenceTransformerEmbedder",
     "StaticEmbedder",
@@ -51,7 +48,6 @@ __all__ = [
     "embed_texts",
     "get_embedder",
     "normalize_rows",
-    "text_key",
 ]
 
 EMBEDDERS = ("minilm", "static", "tfidf")
@@ -94,11 +90,6 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     np.maximum(norms, 1e-12, out=norms)
     return x / norms
-
-
-def text_key(text: str) -> bytes:
-    """16-byte BLAKE2b digest of a text: the cache key (with the model id)."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _offline() -> None:
@@ -256,6 +247,8 @@ class TfidfEmbedder:
         self.dim = dim
         self.seed = seed
         self.model_id = "tfidf:unfitted"
+        self.note = "unfitted"
+        """How the fit went, for reports: SVD size, or why there is no SVD (a tiny pool)."""
         self._vec: Any = None
         self._svd: Any = None
 
@@ -278,19 +271,30 @@ class TfidfEmbedder:
         except ValueError:  # every word is a stop word, or no word at all
             vec = self._vec_cls(analyzer="char_wb", ngram_range=(2, 4), dtype=np.float32)
             x = vec.fit_transform(texts)
-        k = min(self.requested_dim, x.shape[1] - 1, x.shape[0] - 1)
+        n_docs, n_terms = x.shape
         h = hashlib.sha256()
         h.update("\n".join(vec.get_feature_names_out()).encode())
         h.update(np.asarray(vec.idf_, dtype=np.float32).tobytes())
-        if k >= 2:
+        if self.requested_dim < min(n_docs, n_terms):
+            k = self.requested_dim
             svd = self._svd_cls(n_components=k, algorithm="randomized", random_state=self.seed)
             svd.fit(x)
             h.update(np.asarray(svd.components_, dtype=np.float16).tobytes())
             self._svd, self.dim = svd, k
-        else:  # a tiny pool: use the TF-IDF vectors themselves
-            self._svd, self.dim = None, int(x.shape[1])
+            self.note = f"TF-IDF + {k}-component SVD fitted on {n_docs} texts"
+            self.model_id = f"tfidf-{self.dim}d:{h.hexdigest()[:16]}"
+        else:
+            # Too few texts or words for the SVD asked for. A smaller one (k close to the
+            # pool's rank) squeezes unrelated texts together: two 1-line texts with no word
+            # in common came out at cosine 1.0. The TF-IDF vectors themselves keep such
+            # texts apart (cosine 0) and are small enough here.
+            self._svd, self.dim = None, int(n_terms)
+            self.note = (
+                f"pool too small for a {self.requested_dim}-component SVD ({n_docs} texts, "
+                f"{n_terms} terms): using the L2-normalised TF-IDF vectors ({n_terms}-d)"
+            )
+            self.model_id = f"tfidf-{self.dim}d-nosvd:{h.hexdigest()[:16]}"
         self._vec = vec
-        self.model_id = f"tfidf-{self.dim}d:{h.hexdigest()[:16]}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit LSA vectors; call :meth:`fit` first."""
@@ -364,89 +368,6 @@ def get_embedder(name: str, *, seed: int = 13) -> Embedder:
     if kind == "model2vec":
         return StaticEmbedder(path, name=slug)
     return SentenceTransformerEmbedder(path, name=slug)
-
-
-def _slug(model_id: str) -> str:
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("-.")[:60]
-    return f"{readable}-{hashlib.sha256(model_id.encode()).hexdigest()[:10]}"
-
-
-class EmbeddingCache:
-    """Vectors of one model on disk, keyed by :func:`text_key`; safe against crashes.
-
-    Each :meth:`add` writes one shard: ``<id>.vecs.npy`` then ``<id>.keys.npy``; a shard
-    counts only once its keys file exists, and both are written atomically, so readers
-    never see half a shard. Concurrent writers use distinct shard names.
-    """
-
-    def __init__(self, root: Path, model_id: str, dim: int) -> None:
-        self.dir = Path(root) / _slug(model_id)
-        self.model_id, self.dim = model_id, dim
-        self.dir.mkdir(parents=True, exist_ok=True)
-        meta = self.dir / "meta.json"
-        if not meta.is_file():
-            write_text_atomic(meta, json.dumps({"model_id": model_id, "dim": dim}) + "\n")
-        self._shards: list[Path] = []
-        self._index: dict[bytes, tuple[int, int]] = {}
-        for keys_file in sorted(self.dir.glob("*.keys.npy")):
-            vecs_file = keys_file.with_name(keys_file.name.replace(".keys.npy", ".vecs.npy"))
-            try:
-                keys = np.load(keys_file)
-                shape = np.load(vecs_file, mmap_mode="r").shape
-            except (OSError, ValueError):
-                continue  # unreadable shard: its texts are simply embedded again
-            if keys.ndim != 2 or keys.shape[1] != 16 or shape != (len(keys), dim):
-                continue
-            shard = len(self._shards)
-            self._shards.append(vecs_file)
-            raw = keys.tobytes()
-            for row in range(len(keys)):
-                self._index.setdefault(raw[row * 16 : row * 16 + 16], (shard, row))
-
-    def __len__(self) -> int:
-        """Number of cached vectors."""
-        return len(self._index)
-
-    def lookup(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        """(vectors, found): rows for cached keys; zeros where ``found`` is False."""
-        out = np.zeros((len(keys), self.dim), dtype=np.float32)
-        found = np.zeros(len(keys), dtype=bool)
-        by_shard: dict[int, tuple[list[int], list[int]]] = {}
-        for i, key in enumerate(keys):
-            hit = self._index.get(key)
-            if hit is not None:
-                where, rows = by_shard.setdefault(hit[0], ([], []))
-                where.append(i)
-                rows.append(hit[1])
-        for shard, (where, rows) in by_shard.items():
-            vecs = np.load(self._shards[shard], mmap_mode="r")
-            out[where] = vecs[rows]
-            found[where] = True
-        return out, found
-
-    def add(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
-        """Store new vectors as one shard (keys already cached are skipped)."""
-        fresh = [i for i, k in enumerate(keys) if k not in self._index]
-        if not fresh:
-            return
-        key_arr = np.frombuffer(b"".join(keys[i] for i in fresh), dtype=np.uint8).reshape(-1, 16)
-        vecs = np.ascontiguousarray(vectors[fresh], dtype=np.float32)
-        stem = f"{time.time_ns():x}-{os.getpid()}-{secrets.token_hex(4)}"
-        vecs_file = self.dir / f"{stem}.vecs.npy"
-        write_bytes_atomic(vecs_file, _npy_bytes(vecs))
-        write_bytes_atomic(self.dir / f"{stem}.keys.npy", _npy_bytes(key_arr))
-        shard = len(self._shards)
-        self._shards.append(vecs_file)
-        for row, i in enumerate(fresh):
-            self._index.setdefault(keys[i], (shard, row))
-
-
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
 
 
 def embed_texts(

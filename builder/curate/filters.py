@@ -19,9 +19,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from builder.conversation import to_text
 from builder.curate.contamination import NgramIndex
 from builder.curate.pii import PiiMatch, count_by_kind, redact, scan
 from builder.errors import ConfigError, ReleaseError
+from builder.textio import check_unicode_start
 
 __all__ = [
     "AGAINST_FORMATS",
@@ -101,12 +103,17 @@ def _string_values(row: Any) -> Iterator[str]:
         for value in row.values():
             yield from _string_values(value)
     elif isinstance(row, list):
+        if row and all(isinstance(t, dict) and set(t) == {"role", "content"} for t in row):
+            # A conversation: its role-tagged text, as the pool's records are scanned.
+            yield to_text(row)
+            return
         for value in row:
             yield from _string_values(value)
 
 
 def _jsonl_texts(f: IO[bytes], where: str) -> Iterator[str]:
-    for n, line in enumerate(io.TextIOWrapper(f, encoding="utf-8"), start=1):
+    # utf-8-sig: a byte-order mark (Windows tools) is dropped.
+    for n, line in enumerate(io.TextIOWrapper(f, encoding="utf-8-sig"), start=1):
         if not line.strip():
             continue
         try:
@@ -148,6 +155,8 @@ def read_against_file(path: str | Path) -> Iterator[str]:
         raise ConfigError(f"--against {p}: no such file; check the path (relative to {Path.cwd()})")
     opener: Any = gzip.open if p.suffix.lower() == ".gz" else open
     with opener(p, "rb") as f:
+        if fmt != "parquet":
+            check_unicode_start(f.peek(8)[:8], f"--against {p}", ConfigError)
         if fmt == "jsonl":
             yield from _jsonl_texts(f, str(p))
         elif fmt == "parquet":
@@ -159,7 +168,7 @@ def read_against_file(path: str | Path) -> Iterator[str]:
                 yield from (v for v in row if v.strip())
         else:
             para: list[str] = []
-            for line in io.TextIOWrapper(f, encoding="utf-8"):
+            for line in io.TextIOWrapper(f, encoding="utf-8-sig"):
                 if line.strip():
                     para.append(line)
                 elif para:

@@ -10,207 +10,64 @@ Stages (each counted in the :class:`~builder.curate.report.CurationReport`):
 5. exact duplicates (normalised text) collapse onto the first record, or onto an existing item;
 6. embeddings, from the on-disk cache or the model, in batches on a worker thread while the
    next chunk is scanned (vectors are the only per-record data kept for the whole pool);
-7. near duplicates (cosine ≥ threshold) collapse onto one representative per group;
+7. near duplicates: a record is removed only if a kept record has cosine ≥ threshold with it
+   (greedy in keep priority, no transitive groups:
+   :func:`~builder.curate.pair_search.near_duplicates`);
 8. representative sampling of ``size`` new items (k-means quotas + facility location), never
    re-picking an existing or released item; items already in the benchmark anchor the sample;
 9. a last all-pairs check of the sample itself, so no near-duplicate pair can slip in;
-10. write the items, update existing items' cluster and weight, store the report, audit.
+10. write the items, update existing items' cluster and weight, store the report (with every
+    removed duplicate and the kept record it duplicates; a JSON Lines file under the
+    workspace's ``curation/`` folder when there are over 1,000: :mod:`builder.curate.removed`),
+    audit.
 
-Records that are already items skip stages 2–4 (they were accepted before) and always win
-their duplicate group, so a top-up never adds a copy of an existing item.
+Stages 1–6 are :func:`~builder.curate.scan.scan_and_embed`.
+
+Records that are already items skip stages 2–4 (they were accepted before) and are always
+kept, so a top-up never adds a copy of an existing item.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from builder.curate.contamination import NgramIndex
-from builder.curate.dedup import ExactDeduper, near_duplicates
-from builder.curate.embed import (
-    Embedder,
-    EmbeddingCache,
-    FittableEmbedder,
-    embed_texts,
-    get_embedder,
-)
-from builder.curate.filters import (
-    FILTER_REASONS,
-    apply_pii_policy,
-    contamination_index,
-    quality_problem,
-)
-from builder.curate.report import CurationReport, pool_map
+from builder.curate import image_embed
+from builder.curate.embed import Embedder, get_embedder
+from builder.curate.filters import FILTER_REASONS, apply_pii_policy, contamination_index
+from builder.curate.pair_search import near_duplicates
+from builder.curate.removed import near_duplicate_examples, removed_rows, store_removed
+from builder.curate.report import CurationReport, near_duplicate_rule, pool_map
 from builder.curate.sample import sample_without_close_pairs
+from builder.curate.scan import Progress, ScannedPool, Scanner, scan_and_embed
+from builder.domain import ItemStatus
 from builder.errors import ConfigError
-from builder.readers import ReadProgress
-from builder.spec import CurationSpec
 from builder.store.audit import log_event
-from builder.store.curation import (
-    ExistingItem,
+from builder.store.items import (
     NewItem,
-    PoolRow,
     add_items,
-    create_run,
     existing_items,
-    iter_pool,
-    record_texts,
     released_texts,
-    set_run_report,
     update_item_placement,
 )
-from builder.store.models import ItemStatus
-from builder.store.pool import pool_size
+from builder.store.pool import pool_size, record_texts
+from builder.store.runs import create_run, set_run_report
 from builder.workspace import Workspace, current_actor
 
-__all__ = ["CHUNK", "MAX_SIBLINGS", "curate"]
+__all__ = ["MAX_SIBLINGS", "curate"]
 
-CHUNK = 8192
-"""Records read (and embedded) per step."""
 MAX_SIBLINGS = 100
 """Most duplicate source ids listed in an item's ``near_duplicates`` flag."""
-
-Progress = Callable[[str, ReadProgress], None]
-
-
-@dataclass
-class _Pool:
-    """What is kept per record that reaches the embedding stage (positions index these)."""
-
-    record_id: list[int] = field(default_factory=list)
-    source_id: list[str] = field(default_factory=list)
-    stratum: list[str | None] = field(default_factory=list)
-    existing: list[bool] = field(default_factory=list)
-    dups: dict[int, list[str]] = field(default_factory=dict)
-    """Record id → source ids of the exact duplicates it absorbed."""
-    vectors: list[np.ndarray] = field(default_factory=list)
-
-
-class _Scanner:
-    """Stages 2–5 for one record at a time; counts go straight into the report."""
-
-    def __init__(
-        self,
-        cfg: CurationSpec,
-        report: CurationReport,
-        existing: dict[int, ExistingItem],
-        index: NgramIndex | None,
-        dedup: ExactDeduper,
-    ) -> None:
-        self.cfg, self.report, self.existing = cfg, report, existing
-        self.index, self.dedup = index, dedup
-
-    def admits(self, row: PoolRow, pool: _Pool) -> bool:
-        """True when ``row`` goes on to embedding; else it is counted where it stopped."""
-        if row.id in self.existing:
-            return True
-        cfg, report = self.cfg, self.report
-        problem = quality_problem(row.text, min_chars=cfg.min_chars, max_chars=cfg.max_chars)
-        if problem:
-            report.filtered[problem] += 1
-            return False
-        outcome = apply_pii_policy(row.text, cfg.pii)
-        if outcome.flags:
-            report.pii_records += 1
-            for kind, n in outcome.flags["kinds"].items():
-                report.pii[kind] = report.pii.get(kind, 0) + n
-        if not outcome.keep:
-            report.pii_dropped += 1
-            return False
-        if self.index is not None:
-            hit = self.index.match(row.text)
-            if hit is not None:
-                report.contaminated.append(
-                    {
-                        "source_id": row.source_id,
-                        "source": hit.source,
-                        "shared": hit.shared,
-                        "total": hit.total,
-                    }
-                )
-                return False
-        earlier = self.dedup.add(row.id, row.text)
-        if earlier is not None:
-            report.exact_duplicates += 1
-            pool.dups.setdefault(earlier, []).append(row.source_id)
-            return False
-        return True
-
-
-class _BackgroundEmbedder:
-    """Embeds one chunk on a worker thread while the caller scans the next.
-
-    The model's work (Rust tokenisation, torch, BLAS) runs without the GIL, so scanning in
-    Python overlaps with it; at most two chunks of text are alive at a time.
-    """
-
-    def __init__(self, model: Embedder, cache: EmbeddingCache, progress: Progress | None) -> None:
-        self.model, self.cache, self.progress = model, cache, progress
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="benchsmith-embed")
-        self._pending: Future[tuple[np.ndarray, int, float]] | None = None
-        self.vectors: list[np.ndarray] = []
-        self.encoded = 0
-        self.submitted = 0
-        self.seconds = 0.0
-
-    def _run(self, texts: list[str], done_before: int) -> tuple[np.ndarray, int, float]:
-        started = time.perf_counter()
-        done = 0
-
-        def on_batch(k: int) -> None:
-            nonlocal done
-            done += k
-            if self.progress:
-                total = done_before + len(texts)
-                self.progress("embed", ReadProgress(done_before + done, total))
-
-        vecs, n_new = embed_texts(self.model, texts, cache=self.cache, on_batch=on_batch)
-        return vecs, n_new, time.perf_counter() - started
-
-    def _collect(self) -> None:
-        if self._pending is not None:
-            vecs, n_new, seconds = self._pending.result()
-            self.vectors.append(vecs)
-            self.encoded += n_new
-            self.seconds += seconds
-            self._pending = None
-
-    def submit(self, texts: list[str]) -> None:
-        """Queue ``texts`` (after the previous chunk finished, to keep the order)."""
-        self._collect()
-        self._pending = self._pool.submit(self._run, texts, self.submitted)
-        self.submitted += len(texts)
-
-    def finish(self) -> None:
-        """Wait for the last chunk and stop the worker."""
-        try:
-            self._collect()
-        finally:
-            self._pool.shutdown(wait=True)
 
 
 def _resolve_embedder(embedder: str | Embedder | None, default: str, seed: int) -> Embedder:
     if embedder is None or isinstance(embedder, str):
         return get_embedder(embedder or default, seed=seed)
     return embedder
-
-
-def _fit_sample(
-    rng: np.random.Generator, reservoir: list[str], seen: int, text: str, cap: int
-) -> None:
-    # Reservoir sampling: a uniform, seeded sample of the texts without holding them all.
-    if len(reservoir) < cap:
-        reservoir.append(text)
-    else:
-        j = int(rng.integers(0, seen))
-        if j < cap:
-            reservoir[j] = text
 
 
 def curate(
@@ -250,7 +107,9 @@ def curate(
     )
     stages: dict[str, float] = {}
     tick = time.perf_counter()
-    model = _resolve_embedder(embedder, cfg.embedder, seed)
+    model = image_embed.embedder_for(
+        embedder or cfg.embedder, ws.settings.home
+    ) or _resolve_embedder(embedder, cfg.embedder, seed)
     with ws.db.session() as s:
         report.pool = pool_size(s, bench.id)
         if report.pool == 0:
@@ -267,17 +126,17 @@ def curate(
         )
         seeded = record_texts(s, list(existing))
     # Existing items win their exact-duplicate group, whatever the record order.
-    dedup = ExactDeduper()
+    dedup = image_embed.deduper_for(spec)
     for rid in sorted(seeded):
         dedup.add(rid, seeded[rid][1])
     stages["load"] = time.perf_counter() - tick
 
-    pool = _scan_and_embed(
+    pool = scan_and_embed(
         ws,
         bench.id,
         cfg,
         model,
-        _Scanner(cfg, report, existing, index, dedup),
+        Scanner(cfg, report, existing, index, dedup),
         seed,
         report,
         stages,
@@ -289,26 +148,36 @@ def curate(
 
     tick = time.perf_counter()
     existing_m = np.asarray(pool.existing, dtype=bool)
-    nd = near_duplicates(x, cfg.near_duplicate_threshold, seed=seed, protected=existing_m)
+    nd = near_duplicates(
+        x, cfg.near_duplicate_threshold, seed=seed, protected=existing_m, lengths=pool.length
+    )
     pos_of = {rid: p for p, rid in enumerate(pool.record_id)}
     dups = {pos_of[rid]: sids for rid, sids in pool.dups.items()}
     mass = np.ones(len(x), dtype=np.float64)
     for p, sids in dups.items():
         mass[p] += len(sids)
-    for members in nd.groups:
-        gone = members[~nd.keep[members]]
-        mass[members[0]] += mass[gone].sum()
-        mass[gone] = 0
+    # A removed record's weight (with its exact duplicates') goes to the kept record it
+    # duplicates, which is never itself removed.
+    gone = nd.removed
+    np.add.at(mass, nd.duplicate_of[gone], mass[gone])
+    mass[gone] = 0
+    groups = nd.groups
     group_of = nd.group_of()
-    report.near_duplicates = int((~nd.keep).sum())
-    report.duplicate_groups = len(nd.groups) + sum(1 for p in dups if p not in group_of)
+    report.near_duplicates = len(gone)
+    if isinstance(dedup, image_embed.PerceptualDeduper):  # phash matches were counted as exact
+        report.exact_duplicates -= dedup.perceptual
+        report.near_duplicates += dedup.perceptual
+    report.duplicate_groups = len(groups) + sum(1 for p in dups if p not in group_of)
+    report.near_duplicate_rule = near_duplicate_rule(cfg.near_duplicate_threshold)
+    report.pair_search = {"pairs": nd.pairs, "searches": nd.searches, "verified": nd.verified}
+    removed = removed_rows(pool, nd, pos_of)
     stages["near_duplicates"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     eligible = np.flatnonzero(nd.keep)
     report.after_dedup = len(eligible)
     status = [existing[pool.record_id[i]].status if pool.existing[i] else None for i in eligible]
-    held = np.array([s is not None and s != ItemStatus.rejected.value for s in status], dtype=bool)
+    held = np.array([s is not None and s != ItemStatus.rejected for s in status], dtype=bool)
     report.held = int(held.sum())
     xe = x[eligible]
     result, dropped = sample_without_close_pairs(
@@ -326,6 +195,7 @@ def curate(
     # Pairs the clustered search missed count as removed duplicates (they still count as
     # pool records in the weights).
     report.near_duplicates += dropped
+    report.sample_check_dropped = dropped
     report.after_dedup -= dropped
     stages["sample"] = time.perf_counter() - tick
     report.k, report.clusters, report.strata = result.k, result.clusters, result.strata
@@ -356,7 +226,7 @@ def curate(
             rid = pool.record_id[p]
             outcome = apply_pii_policy(texts_of[rid][1], cfg.pii)
             flags: dict[str, Any] = {"pii": outcome.flags} if outcome.flags else {}
-            sibs, total = _siblings(p, pool, nd.groups, group_of, dups)
+            sibs, total = _siblings(p, pool, groups, group_of, dups)
             if sibs:
                 flags["near_duplicates"] = sibs
                 if total > len(sibs):
@@ -378,9 +248,11 @@ def curate(
         placements = []
         for i in np.flatnonzero(held):
             item = existing[pool.record_id[eligible[i]]]
-            if item.status != ItemStatus.released.value:
+            if item.status != ItemStatus.released:
                 placements.append((item.id, int(result.cluster[i]), float(result.weight[i])))
         update_item_placement(s, placements)
+        report.near_duplicate_examples = near_duplicate_examples(s, pool, nd)
+        store_removed(report, removed, ws.settings.home, run_id)
         stages["write"] = time.perf_counter() - tick
         report.stages = {k: round(v, 3) for k, v in stages.items()}
         report.seconds = round(time.perf_counter() - started, 3)
@@ -399,7 +271,7 @@ def curate(
 
 def _siblings(
     p: int,
-    pool: _Pool,
+    pool: ScannedPool,
     groups: list[np.ndarray],
     group_of: dict[int, int],
     dups: dict[int, list[str]],
@@ -415,78 +287,3 @@ def _siblings(
         out.extend(dups.get(o, [])[: MAX_SIBLINGS - len(out)])
     total = int(sum(1 + len(dups.get(o, [])) for o in members)) - 1
     return out[:MAX_SIBLINGS], total
-
-
-def _scan_and_embed(
-    ws: Workspace,
-    benchmark_id: int,
-    cfg: CurationSpec,
-    model: Embedder,
-    scanner: _Scanner,
-    seed: int,
-    report: CurationReport,
-    stages: dict[str, float],
-    progress: Progress | None,
-) -> _Pool:
-    """Stages 1–6: one pass over the pool (two for an embedder fitted on the pool)."""
-    pool = _Pool()
-    fit_model = model if isinstance(model, FittableEmbedder) else None
-    rng = np.random.default_rng(seed)
-    reservoir: list[str] = []
-    background = (
-        None
-        if fit_model is not None
-        else _BackgroundEmbedder(
-            model, EmbeddingCache(ws.settings.embedding_cache, model.model_id, model.dim), progress
-        )
-    )
-    tick = time.perf_counter()
-    scanned = 0
-    try:
-        with ws.db.session() as s:
-            for chunk in iter_pool(s, benchmark_id, chunk=CHUNK, strata_field=cfg.strata_field):
-                texts: list[str] = []
-                for row in chunk:
-                    if not scanner.admits(row, pool):
-                        continue
-                    pool.record_id.append(row.id)
-                    pool.source_id.append(row.source_id)
-                    pool.stratum.append(row.stratum)
-                    pool.existing.append(row.id in scanner.existing)
-                    texts.append(row.text)
-                    if fit_model is not None:
-                        cap = fit_model.max_fit_texts
-                        _fit_sample(rng, reservoir, len(pool.record_id), row.text, cap)
-                scanned += len(chunk)
-                if progress:
-                    progress("scan pool", ReadProgress(scanned, report.pool))
-                if background is not None and texts:
-                    background.submit(texts)
-    finally:
-        if background is not None:
-            background.finish()
-    stages["scan"] = time.perf_counter() - tick
-    if background is not None:
-        pool.vectors = background.vectors
-        report.embedded = background.encoded
-        stages["embed"] = background.seconds  # overlaps with "scan"
-    else:
-        assert fit_model is not None
-        tick = time.perf_counter()
-        fit_model.fit(reservoir)
-        reservoir.clear()
-        cache = EmbeddingCache(ws.settings.embedding_cache, fit_model.model_id, fit_model.dim)
-        wanted = set(pool.record_id)
-        with ws.db.session() as s:
-            for chunk in iter_pool(s, benchmark_id, chunk=CHUNK):
-                texts = [r.text for r in chunk if r.id in wanted]
-                if texts:
-                    vecs, n_new = embed_texts(fit_model, texts, cache=cache)
-                    report.embedded += n_new
-                    pool.vectors.append(vecs)
-                    if progress:
-                        done = sum(len(v) for v in pool.vectors)
-                        progress("embed", ReadProgress(done, len(wanted)))
-        stages["embed"] = time.perf_counter() - tick
-    report.cached = len(pool.record_id) - report.embedded
-    return pool

@@ -3,6 +3,8 @@
 Stored in ``CurationRun.report`` (JSON) for the review app, printed by ``curate --json``.
 The app plots ``clusters`` (size vs picks) and ``map`` (a 2-D PCA of the pool's embeddings
 with the sample highlighted); the other keys are the funnel from pool to sample.
+``removed`` (or, when long, the JSON Lines file ``removed_file``) lists every record removed
+as a duplicate and the kept record it duplicates, under the rule in ``near_duplicate_rule``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,37 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "MAP_POINTS", "CurationReport", "pool_map"]
+__all__ = [
+    "EXAMPLES",
+    "FORMAT_VERSION",
+    "MAP_POINTS",
+    "REMOVED_INLINE",
+    "CurationReport",
+    "near_duplicate_rule",
+    "pool_map",
+]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: ``removed``/``removed_file``, ``near_duplicate_rule``, ``near_duplicate_examples`` and
+``pair_search`` added; near duplicates follow the kept-match rule (no transitive groups)."""
 MAP_POINTS = 5000
 """Most points in the stored map (every sample point is always among them)."""
+REMOVED_INLINE = 1000
+"""Most removed-record rows kept inside the report; more go to ``removed_file``."""
+EXAMPLES = 5
+"""Near-duplicate pairs shown in ``near_duplicate_examples``."""
+
+
+def near_duplicate_rule(threshold: float) -> str:
+    """The near-duplicate rule, in words, as stated in the report."""
+    return (
+        f"a record is removed as a near duplicate only if a record that is kept has cosine "
+        f"similarity >= {threshold:g} with it; records are taken in keep priority (existing "
+        "items first, then nearest its cell centre, then the longest text, then the first "
+        "ingested) and each is kept unless a kept record is that similar (greedy, no "
+        "transitive groups). Exact duplicates (same normalised text) are removed in favour of "
+        "the first record with that text."
+    )
 
 
 @dataclass
@@ -47,7 +75,31 @@ class CurationReport:
     near_duplicates: int = 0
     """Records dropped as near duplicates (cosine ≥ threshold) of a kept record."""
     duplicate_groups: int = 0
-    """Groups of two or more exact or near duplicates."""
+    """Kept records that absorbed at least one exact or near duplicate."""
+    near_duplicate_rule: str = ""
+    """The rule near and exact duplicates were removed by (:func:`near_duplicate_rule`)."""
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    """Every record removed as a duplicate, in pool order: ``source_id``, ``kind`` (``near`` |
+    ``exact``), ``duplicate_of`` and ``cosine``. For ``near``, ``duplicate_of`` is the source
+    id of a kept record with cosine ≥ threshold (the most similar one) and ``cosine`` that
+    similarity; for ``exact``, it is the first record with the same normalised text (should
+    that one be removed as a near duplicate, its own row names its kept record) and
+    ``cosine`` is null. Empty when there are more than REMOVED_INLINE rows: they are in
+    ``removed_file`` then. Records ruled out by the final check of the sample
+    (``sample_check_dropped``) are not listed."""
+    removed_file: str | None = None
+    """JSON Lines file (one ``removed`` row per line, written atomically under the workspace)
+    when there are more than REMOVED_INLINE removed records; else None."""
+    near_duplicate_examples: list[dict[str, Any]] = field(default_factory=list)
+    """Up to EXAMPLES removed near duplicates closest to the threshold (lowest cosine first):
+    ``source_id``, ``text``, ``duplicate_of``, ``duplicate_of_text``, ``cosine``."""
+    pair_search: dict[str, Any] = field(default_factory=dict)
+    """How the near-duplicate pairs were found: ``pairs`` (found, cosine ≥ threshold),
+    ``searches`` (the first plus checks over the kept records), ``verified`` (the last check
+    found no new pair)."""
+    sample_check_dropped: int = 0
+    """Near duplicates the pair search missed and the all-pairs check of the sample ruled
+    out (counted in ``near_duplicates``; normally 0)."""
     after_dedup: int = 0
     """Records the sampler chose from (including earlier items)."""
     held: int = 0

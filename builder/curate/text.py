@@ -3,8 +3,11 @@
 Pure functions, no IO.  Two views of a text:
 
 - :func:`normalize_text` gives one canonical string per text, so that two records
-  that differ only in case, Unicode form, punctuation or spacing compare equal.
+  that differ only in case, Unicode form, punctuation, spacing or invisible format
+  characters (zero-width space, soft hyphen, …) compare equal.
 - :func:`words` gives the lowercase word tokens that n-gram shingles are built from.
+
+Neither changes the stored record text: both only compute comparison keys.
 """
 
 from __future__ import annotations
@@ -26,13 +29,29 @@ _MAX_PASSES = 8
 
 
 @functools.cache
-def _punctuation_re() -> re.Pattern[str]:
-    """Character class of every code point in a Unicode P* category (built once, ~0.25 s)."""
+def _category_res() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Two character classes (built once, ~0.3 s): every code point in a Unicode P* or Cf
+    category (deleted by normalize_text), and every Cf one (deleted by words).
+
+    Cf are the invisible format characters: U+00AD soft hyphen, U+200B zero-width space,
+    U+200C/U+200D zero-width (non-)joiners, U+2060 word joiner, U+FEFF, bidi marks, ….
+    """
+    deleted: list[str] = []
+    fmt: list[str] = []
+    for cp in range(sys.maxunicode + 1):
+        cat = unicodedata.category(chr(cp))
+        if cat == "Cf":
+            fmt.append(chr(cp))
+            deleted.append(chr(cp))
+        elif cat[0] == "P":
+            deleted.append(chr(cp))
+    return _class_re(deleted), _class_re(fmt)
+
+
+def _class_re(chars: list[str]) -> re.Pattern[str]:
     ranges: list[str] = []
     start = prev = -2
-    for cp in range(sys.maxunicode + 1):
-        if unicodedata.category(chr(cp))[0] != "P":
-            continue
+    for cp in map(ord, chars):
         if cp != prev + 1:
             if start >= 0:
                 ranges.append(_char_range(start, prev))
@@ -54,7 +73,7 @@ def _one_pass(s: str) -> str:
     # also normalises after folding), hence NFKC on both sides of it.
     s = unicodedata.normalize("NFKC", s)
     s = unicodedata.normalize("NFKC", s.casefold())
-    s = _punctuation_re().sub("", s)
+    s = _category_res()[0].sub("", s)
     return " ".join(s.split())
 
 
@@ -66,8 +85,10 @@ def normalize_text(s: str) -> str:
     """Canonical form of ``s`` for exact de-duplication.
 
     NFKC, casefold, delete every punctuation character (Unicode category ``P*``:
-    ``"e-mail"`` becomes ``"email"``, ``"Hello, world!"`` becomes ``"hello world"``),
-    then collapse runs of whitespace to one space and trim the ends.  Symbols
+    ``"e-mail"`` becomes ``"email"``, ``"Hello, world!"`` becomes ``"hello world"``) and
+    every invisible format character (category ``Cf``: ``"pass\u00adword"`` and
+    ``"pass\u200bword"`` become ``"password"``), then collapse runs of whitespace to one
+    space and trim the ends.  Symbols
     (``+``, ``$``, ``©`` …) are kept.  Idempotent: ``normalize_text(normalize_text(s))
     == normalize_text(s)``.
     """
@@ -85,5 +106,9 @@ def words(s: str) -> list[str]:
     The text is NFKC-normalised and casefolded first; every other character
     (punctuation, symbols, whitespace) separates tokens, so ``"don't"`` gives
     ``["don", "t"]`` and ``"libfoo-dev 2.4.1"`` gives ``["libfoo", "dev", "2", "4", "1"]``.
+    Invisible format characters (category ``Cf``) are dropped first, so they neither split
+    a word (``"pass\u00adword"`` is ``["password"]``) nor count as one.
     """
+    if not s.isascii():
+        s = _category_res()[1].sub("", s)
     return _WORD_RE.findall(unicodedata.normalize("NFKC", s).casefold())

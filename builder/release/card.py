@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from builder.release.manifest import AgreementSummary, SplitSummary
+from builder.release.manifest import AgreementSummary, SplitSummary, answer_field_for
 from builder.spec import BenchmarkSpec
 
 __all__ = ["CardInfo", "front_matter", "render_card"]
@@ -25,6 +25,7 @@ _HF_TASK = {
     "classification": "text-classification",
     "multilabel": "text-classification",
     "reference_answer": "question-answering",
+    "multiple_choice": "multiple-choice",
 }
 _SMALL_LABEL = 5
 """Labels with fewer test items than this give unstable per-label scores."""
@@ -198,8 +199,15 @@ def render_card(info: CardInfo) -> str:
         "",
         f"Task: **{spec.task.type.value}** — from the input field(s) "
         + ", ".join(f"`{f}`" for f in spec.task.input_fields)
-        + f", give the gold `{ {'classification': 'label', 'multilabel': 'labels', 'reference_answer': 'answer'}[spec.task.type.value] }`."
-        + (f" {len(spec.task.labels)} labels." if spec.task.labels else ""),
+        + f", give the gold `{answer_field_for(spec.task)}`."
+        + (
+            f" The gold is the letter (A–J) of one of the item's `{spec.task.choices_field}`; "
+            "`answer_index` is its 0-based position."
+            if spec.task.choices_field
+            else f" {len(spec.task.labels)} labels."
+            if spec.task.labels
+            else ""
+        ),
         "",
         "## Source",
         "",

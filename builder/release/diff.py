@@ -11,9 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
-
-from builder.release.manifest import Bump, canonical_json
+from builder.hashing import canonical_json
+from builder.release.manifest import Bump
 
 __all__ = [
     "Moved",
@@ -84,11 +83,8 @@ class ReleaseDiff:
 
 
 def _key(value: Any) -> bytes:
-    """A deterministic encoding to compare values by (orjson; stdlib for what it refuses)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        return canonical_json(value).encode()
+    """A deterministic encoding to compare values by (the canonical JSON)."""
+    return canonical_json(value)
 
 
 def _answer_key(answer: Any) -> bytes:

@@ -17,13 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from builder.release.manifest import ANSWER_FIELDS, FileEntry, canonical_json
-from builder.release.registry import hash_stream
+from builder.conversation import arrow_type, conversation_fields
+from builder.hashing import canonical_json
+from builder.media import image_fields
+from builder.release.columns import ANSWER_INDEX, slice_columns
+from builder.release.images import IMAGE_STRUCT, hf_metadata, parquet_values
+from builder.release.manifest import FileEntry, answer_field_for
+from builder.release.verify import hash_stream
 from builder.spec import BenchmarkSpec
+from builder.textio import jsonl_line
 
 __all__ = ["ReleaseSchema", "arrow_schema", "write_split"]
 
@@ -31,6 +36,10 @@ _ANSWER_TYPES: dict[str, pa.DataType] = {
     "label": pa.string(),
     "labels": pa.list_(pa.string()),
     "answer": pa.string(),
+    # SQuAD v2 / Hugging Face ``datasets``: answers {text: [string], answer_start: [int32]}
+    "answers": pa.struct(
+        [("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int32()))]
+    ),
 }
 
 
@@ -40,6 +49,9 @@ class ReleaseSchema:
 
     schema: pa.Schema
     json_fields: frozenset[str]
+    image_fields: frozenset[str] = frozenset()
+    """Image columns (:mod:`builder.release.images`), read from ``media`` when written."""
+    media: Path | None = None
 
 
 def _infer(values: Sequence[Any]) -> pa.DataType | None:
@@ -51,13 +63,20 @@ def _infer(values: Sequence[Any]) -> pa.DataType | None:
     return pa.string() if pa.types.is_null(arr.type) else arr.type
 
 
-def arrow_schema(spec: BenchmarkSpec, rows: Sequence[dict[str, Any]]) -> ReleaseSchema:
-    """The schema for ``rows`` (all splits together)."""
-    answer = ANSWER_FIELDS[spec.task.type.value]
+def arrow_schema(
+    spec: BenchmarkSpec, rows: Sequence[dict[str, Any]], *, media: Path | None = None
+) -> ReleaseSchema:
+    """The schema for ``rows`` (all splits together); ``media``: the workspace's image store."""
+    answer = answer_field_for(spec.task)
     fields = [pa.field("id", pa.string(), nullable=False)]
     json_fields = set()
-    for name in spec.task.input_fields:
-        t = _infer([r.get(name) for r in rows])
+    conversations = conversation_fields(spec)
+    images = image_fields(spec) & set(spec.task.input_fields)
+    for name in [*spec.task.input_fields, *slice_columns(spec)]:
+        # A conversation is always list<struct<role, content>>, whatever the rows hold.
+        t = arrow_type() if name in conversations else _infer([r.get(name) for r in rows])
+        if name in images:
+            t = IMAGE_STRUCT
         if t is None:
             json_fields.add(name)
             fields.append(pa.field(name, pa.string(), metadata={"encoding": "json"}))
@@ -65,11 +84,13 @@ def arrow_schema(spec: BenchmarkSpec, rows: Sequence[dict[str, Any]]) -> Release
             fields.append(pa.field(name, t))
     fields += [
         pa.field(answer, _ANSWER_TYPES[answer]),
+        *([pa.field(ANSWER_INDEX, pa.int64())] if spec.task.choices_field else []),
         pa.field("cluster", pa.int64()),
         pa.field("stratum", pa.string()),
         pa.field("weight", pa.float64()),
     ]
-    return ReleaseSchema(pa.schema(fields), frozenset(json_fields))
+    meta = hf_metadata(sorted(images)) if images else None
+    return ReleaseSchema(pa.schema(fields, metadata=meta), frozenset(json_fields), images, media)
 
 
 def _entry(path: Path, rel: str, split: str, fmt: str, rows: int) -> FileEntry:
@@ -89,7 +110,9 @@ def write_split(
     for f in schema.schema:
         values = [r.get(f.name) for r in rows]
         if f.name in schema.json_fields:
-            values = [None if v is None else canonical_json(v) for v in values]
+            values = [None if v is None else canonical_json(v).decode("utf-8") for v in values]
+        if f.name in schema.image_fields:
+            values = parquet_values(schema.media, values)
         columns[f.name] = pa.array(values, type=f.type)
     table = pa.Table.from_pydict(columns, schema=schema.schema)
     parquet = data_dir / f"{split}.parquet"
@@ -97,8 +120,9 @@ def write_split(
     names = schema.schema.names
     jsonl = data_dir / f"{split}.jsonl"
     with open(jsonl, "wb") as out:
-        # orjson: compact UTF-8, keys in column order, several times faster than json.dumps.
-        out.write(b"".join(orjson.dumps({k: r.get(k) for k in names}) + b"\n" for r in rows))
+        # orjson: compact UTF-8, keys in column order, several times faster than json.dumps;
+        # U+2028 / U+2029 escaped so that line-based readers see one row a line.
+        out.write(b"".join(jsonl_line({k: r.get(k) for k in names}) for r in rows))
     return [
         _entry(parquet, f"data/{split}.parquet", split, "parquet", len(rows)),
         _entry(jsonl, f"data/{split}.jsonl", split, "jsonl", len(rows)),

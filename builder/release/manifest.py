@@ -5,12 +5,17 @@ without one does not exist. Its ``content_hash`` is the sha256 of the canonical 
 every other manifest field — including each file's sha256 — so one hash pins the whole
 release, and any edit to the manifest or to a file is detected.
 
+How that JSON is encoded is recorded in the manifest's ``hashing`` field:
+``"canonical-json/1"`` (:func:`builder.hashing.canonical_json`, format_version 2 on) or
+absent for releases published before it (format_version 1), which were hashed with the
+stdlib ``json`` encoding kept here as a private legacy verifier: published releases stay
+verifiable forever.
+
 Also here: semantic versions (``X.Y.Z``) and bumps, used to name releases.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from datetime import datetime
@@ -18,10 +23,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from builder.errors import IntegrityError, ReleaseError
+from builder.errors import IntegrityError, ReleaseError, shown
+from builder.hashing import HASHING_SCHEME, content_hash, sha256_hex
 
 __all__ = [
     "ANSWER_FIELDS",
+    "EXTRACTIVE_ANSWERS",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
     "AgreementSummary",
@@ -30,40 +37,72 @@ __all__ = [
     "HoldoutRef",
     "Manifest",
     "SplitSummary",
+    "answer_field_for",
     "bump_level",
     "bump_version",
-    "canonical_json",
     "content_hash_of",
     "parse_manifest",
     "parse_version",
     "version_key",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: ``content_hash`` taken as the ``hashing`` field says (1: the legacy encoding)."""
 MANIFEST_NAME = "manifest.json"
 ANSWER_FIELDS: dict[str, str] = {
     "classification": "label",
     "multilabel": "labels",
     "reference_answer": "answer",
+    "multiple_choice": "answer",  # the letter; ``answer_index`` holds its 0-based position
 }
 """Gold answer column of a release row, by task type."""
+EXTRACTIVE_ANSWERS = "answers"
+"""Gold column of an extractive task (``task.context_field`` set): SQuAD v2's
+``{"text": [...], "answer_start": [...]}``, empty lists = unanswerable."""
+
+
+def answer_field_for(task: Any) -> str:
+    """The gold column for a :class:`builder.spec.TaskSpec`: :data:`EXTRACTIVE_ANSWERS` for
+    an extractive task, else :data:`ANSWER_FIELDS` by task type."""
+    if getattr(task, "context_field", None):
+        return EXTRACTIVE_ANSWERS
+    return ANSWER_FIELDS[task.type.value]
 
 Bump = Literal["major", "minor", "patch"]
-_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+# ASCII digits only, to the very end (``\d`` takes other scripts' digits, ``$`` a final "\n").
+_SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")
 _SHA256 = r"^[0-9a-f]{64}$"
 
 
-def canonical_json(data: Any) -> str:
-    """Deterministic JSON: sorted keys, no spaces, UTF-8 kept, NaN refused."""
+def _legacy_canonical_json(data: Any) -> bytes:
+    """The encoding of manifests without a ``hashing`` field (format_version 1): stdlib
+    json, sorted keys, no spaces, UTF-8 kept, NaN refused. Verification only."""
     return json.dumps(
         data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    )
+    ).encode("utf-8")
 
 
 def content_hash_of(raw: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of a manifest's fields other than ``content_hash``."""
-    body = {k: v for k, v in raw.items() if k != "content_hash"}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    """Hex sha256 of a manifest's fields other than ``content_hash``, encoded by the scheme
+    its ``hashing`` field names (absent or None: the legacy stdlib encoding).
+
+    ``raw`` is the manifest's JSON object. Raises :class:`ReleaseError` for a scheme this
+    benchsmith does not know.
+    """
+    scheme = raw.get("hashing")
+    body = {
+        k: v
+        for k, v in raw.items()
+        if k != "content_hash" and not (k == "hashing" and v is None)
+    }
+    if scheme is None:
+        return sha256_hex(_legacy_canonical_json(body))
+    if scheme == HASHING_SCHEME:
+        return content_hash(body)
+    raise ReleaseError(
+        f"the manifest was hashed with scheme {scheme!r}, which this benchsmith does not "
+        f"know (it knows {HASHING_SCHEME!r} and the legacy encoding); upgrade benchsmith"
+    )
 
 
 class _Model(BaseModel):
@@ -164,11 +203,12 @@ class Manifest(_Model):
     """Who published it."""
     title: str = ""
     description: str = ""
-    task_type: Literal["classification", "multilabel", "reference_answer"]
+    task_type: Literal["classification", "multilabel", "reference_answer", "multiple_choice"]
     input_fields: list[str]
     """Input columns of every data file, in order."""
-    answer_field: Literal["label", "labels", "answer"]
-    """Gold answer column: label, labels or answer, by task type."""
+    answer_field: Literal["label", "labels", "answer", "answers"]
+    """Gold answer column: label, labels or answer, by task type; answers (SQuAD v2 spans)
+    for an extractive reference_answer task."""
     labels: list[str] = Field(default_factory=list)
     """The label set (classification and multilabel)."""
     spec_hash: str
@@ -191,6 +231,9 @@ class Manifest(_Model):
     """Public manifest only: the private holdout's size and hash."""
     files: list[FileEntry]
     """Every file of the release except the manifest."""
+    hashing: Literal["canonical-json/1"] | None = None
+    """How ``content_hash`` was computed: ``"canonical-json/1"`` (builder.hashing), or
+    None/absent for releases published before it (the legacy stdlib encoding)."""
     content_hash: str = Field(pattern=_SHA256)
     """sha256 over every other field (see the module docstring)."""
 
@@ -198,15 +241,25 @@ class Manifest(_Model):
     @classmethod
     def _semver(cls, value: str | None) -> str | None:
         if value is not None and not _SEMVER.match(value):
-            raise ValueError(f"{value!r} is not a semantic version X.Y.Z")
+            raise ValueError(f"{shown(value)} is not a semantic version X.Y.Z")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        # The name is a registry folder: a manifest naming anything but a slug is refused.
+        from builder.release.refs import is_name
+
+        if not is_name(value):
+            raise ValueError(f"{shown(value)} is not a benchmark name (a slug)")
         return value
 
     def to_json(self) -> str:
-        """The file text (indented, sorted keys)."""
-        return (
-            json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False)
-            + "\n"
-        )
+        """The file text (indented, sorted keys; a legacy manifest keeps no ``hashing``)."""
+        raw = self.model_dump(mode="json")
+        if raw["hashing"] is None:
+            del raw["hashing"]
+        return json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def file(self, path: str) -> FileEntry:
         """The entry for ``path``."""
@@ -227,7 +280,9 @@ class Manifest(_Model):
 
     @classmethod
     def build(cls, **fields: Any) -> Manifest:
-        """A manifest from its fields, with ``content_hash`` computed."""
+        """A manifest from its fields, with ``content_hash`` computed (by default with
+        the current :data:`builder.hashing.HASHING_SCHEME`)."""
+        fields.setdefault("hashing", HASHING_SCHEME)
         draft = cls.model_validate({**fields, "content_hash": "0" * 64})
         raw = draft.model_dump(mode="json")
         return cls.model_validate({**raw, "content_hash": content_hash_of(raw)})
@@ -248,6 +303,13 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
         raise ReleaseError(
             f"{where}: manifest format_version {raw['format_version']} is newer than this "
             f"benchsmith understands ({FORMAT_VERSION}); upgrade benchsmith"
+        )
+    scheme = raw.get("hashing")
+    if scheme is not None and scheme != HASHING_SCHEME:
+        raise ReleaseError(
+            f"{where}: the manifest was hashed with scheme {scheme!r}, which this benchsmith "
+            f"does not know (it knows {HASHING_SCHEME!r} and the legacy encoding); "
+            "upgrade benchsmith"
         )
     try:
         manifest = Manifest.model_validate(raw)
@@ -272,10 +334,10 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
 
 def parse_version(text: str) -> tuple[int, int, int]:
     """``"1.2.3"`` → ``(1, 2, 3)``; refuses anything but plain X.Y.Z."""
-    m = _SEMVER.match(text.strip()) if isinstance(text, str) else None
+    m = _SEMVER.match(text) if isinstance(text, str) else None
     if not m:
         raise ReleaseError(
-            f"version {text!r} is not a semantic version; use X.Y.Z such as 1.0.0 "
+            f"version {shown(text)} is not a semantic version; use X.Y.Z such as 1.0.0 "
             "(numbers without leading zeros, no prefix or suffix)"
         )
     return int(m[1]), int(m[2]), int(m[3])

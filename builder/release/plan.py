@@ -14,41 +14,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from builder.conversation import redact_turns
 from builder.errors import ReleaseError
+from builder.hashing import canonical_json
+from builder.release.columns import slice_columns, with_answer_index
 from builder.release.diff import ReleaseDiff, diff_rows, suggest_bump
+from builder.release.extractive import extractive_gold
 from builder.release.manifest import (
-    ANSWER_FIELDS,
     AgreementSummary,
     Bump,
+    answer_field_for,
     bump_level,
     bump_version,
-    canonical_json,
     parse_version,
     version_key,
 )
 from builder.release.pull import pull_release, read_rows
 from builder.release.registry import Registry
+from builder.release.reindex import find_unrecorded, unrecorded_error
 from builder.release.splits import HOLDOUT_SPLIT, assign_splits
 from builder.release.summary import agreement_summary
 from builder.spec import BenchmarkSpec
-from builder.store.releases import (
-    ApprovedItem,
-    approved_items,
-    current_annotations,
-    get_release,
-    ingest_sources,
-    latest_curation_run,
-    pinned_splits,
-    pool_count,
-    release_items,
-    releases,
-)
+from builder.store.annotations import releasable_answers
+from builder.store.items import ApprovedItem, approved_items
+from builder.store.pool import ingest_sources, pool_size
+from builder.store.releases import get_release, pinned_splits, release_items, releases
+from builder.store.runs import latest_run
 from builder.workspace import Workspace
 
 __all__ = ["RESERVED_COLUMNS", "ReleasePlan", "plan_release"]
 
 _RANK = {"patch": 0, "minor": 1, "major": 2}
-RESERVED_COLUMNS = ("id", "label", "labels", "answer", "cluster", "stratum", "weight", "split")
+RESERVED_COLUMNS = (
+    "id",
+    "label",
+    "labels",
+    "answer",
+    "answer_index",
+    "cluster",
+    "stratum",
+    "weight",
+    "split",
+)
 """Release columns an input field may not be named after."""
 
 
@@ -109,7 +116,7 @@ def _answer(kind: str, labels: frozenset[str], item: ApprovedItem) -> Any:
     a = item.answer
     where = f"approved item {item.source_id!r} (item #{item.item_id})"
     fix = "fix its answer in the review app (Adjudicate) or send it back, then release again"
-    if kind == "classification":
+    if kind in ("classification", "multiple_choice"):
         if not isinstance(a, str) or a not in labels:
             raise ReleaseError(
                 f"{where} has answer {a!r}, which is not one of the task's labels; {fix}"
@@ -133,7 +140,8 @@ def _row(
     for f in fields:
         value = item.data.get(f)
         if f == text_field and item.text is not None:
-            value = item.text  # the redacted text replaces the record's
+            # The redacted text replaces the record's; a conversation is redacted turn by turn.
+            value = redact_turns(value) if isinstance(value, list) else item.text
         row[f] = value
     row[answer_field] = answer
     row["cluster"], row["stratum"], row["weight"] = item.cluster, item.stratum, item.weight
@@ -144,8 +152,8 @@ def _sampling(
     ws: Workspace, bench_id: int, items: list[ApprovedItem]
 ) -> tuple[dict[str, Any], str | None]:
     with ws.db.session() as s:
-        pool = pool_count(s, bench_id)
-        run = latest_curation_run(s, bench_id)
+        pool = pool_size(s, bench_id)
+        run = latest_run(s, bench_id)
         sources = [Path(x).name for x in ingest_sources(s, bench_id)]
     strata = Counter(i.stratum for i in items if i.stratum is not None)
     out: dict[str, Any] = {
@@ -243,7 +251,7 @@ def plan_release(
     """Everything a release of the approved items would hold; publishes nothing."""
     bench, spec = ws.benchmark(benchmark)
     assert bench.id is not None
-    clash = sorted(set(spec.task.input_fields) & set(RESERVED_COLUMNS))
+    clash = sorted(set(spec.task.input_fields + slice_columns(spec)) & set(RESERVED_COLUMNS))
     if clash:
         raise ReleaseError(
             f"input field(s) {clash} collide with release columns {list(RESERVED_COLUMNS)}; rename the "
@@ -252,7 +260,9 @@ def plan_release(
     with ws.db.session() as s:
         items = approved_items(s, bench.id)
         pins = pinned_splits(s, bench.id)
-        annotations = current_annotations(s, bench.id, [i.item_id for i in items])
+        annotations = releasable_answers(
+            s, benchmark_id=bench.id, item_ids=[i.item_id for i in items]
+        )
         db_versions = {r.version for r in releases(s, bench.id)}
     if not items:
         raise ReleaseError(
@@ -260,7 +270,12 @@ def plan_release(
             "or import annotations (`benchsmith annotations import`) before releasing"
         )
     kind, labels = spec.task.type.value, frozenset(spec.task.labels)
-    answers = {i.item_id: _answer(kind, labels, i) for i in items}
+    answers = {
+        i.item_id: extractive_gold(i.source_id, i.item_id, i.answer)
+        if spec.task.context_field
+        else _answer(kind, labels, i)
+        for i in items
+    }
     by_sid = {i.source_id: i for i in items}
     splits = assign_splits(
         bench.name,
@@ -269,11 +284,17 @@ def plan_release(
         spec.release.private_holdout,
         pinned={i.source_id: pins[i.item_id] for i in items if i.item_id in pins},
     )
-    fields = list(spec.task.input_fields)
+    fields = [*spec.task.input_fields, *slice_columns(spec)]
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in spec.release.splits}
     for sid, item in by_sid.items():
         rows.setdefault(splits[sid], []).append(
-            _row(fields, spec.source.text_field, ANSWER_FIELDS[kind], item, answers[item.item_id])
+            with_answer_index(
+                spec,
+                _row(
+                    fields, spec.source.text_field, answer_field_for(spec.task), item,
+                    answers[item.item_id],
+                ),
+            )
         )
     # A split the spec no longer names stays while pinned items still live in it.
     rows = {k: v for k, v in rows.items() if k in spec.release.splits or v}
@@ -287,11 +308,22 @@ def plan_release(
             f"this workspace published {bench.name} {', '.join(missing)}, which the registry "
             f"{reg.url} does not hold; release to the registry that does (--registry URL)"
         )
+    unrecorded = find_unrecorded(published, db_versions)
+    if unrecorded:
+        # Published but never recorded (a crash between the move and the commit): never
+        # publish the next version silently on top; `releases reindex` adopts it.
+        raise unrecorded_error(bench.name, unrecorded, reg.url)
     latest = published[-1] if published else None
     diff = None
     if latest is not None:
+        # As this workspace published it: same content hash, signed by its key (or trusted).
         prev = pull_release(
-            bench.name, latest, registry=reg, cache_dir=ws.settings.cache_dir, warn_yanked=False
+            bench.name,
+            latest,
+            registry=reg,
+            cache_dir=ws.settings.cache_dir,
+            warn_yanked=False,
+            workspace=ws,
         )
         public = [
             r
@@ -302,7 +334,7 @@ def plan_release(
         diff = diff_rows(
             read_rows(prev.path, prev.manifest),
             public,
-            answer_field=ANSWER_FIELDS[spec.task.type.value],
+            answer_field=answer_field_for(spec.task),
             input_fields=list(
                 dict.fromkeys([*prev.manifest.input_fields, *spec.task.input_fields])
             ),
@@ -331,7 +363,11 @@ def plan_release(
         private_changes=private,
         rows=rows,
         items=item_rows,
-        agreement=agreement_summary(spec.task.type.value, annotations, spec.task.labels),
+        agreement=agreement_summary(
+            "extractive" if spec.task.context_field else spec.task.type.value,
+            annotations,
+            spec.task.labels,
+        ),
         sampling=sampling,
         embedder=embedder or spec.curation.embedder,
         notes=notes,

@@ -1,60 +1,81 @@
 """The release registry over fsspec: a local folder by default, any fsspec URL otherwise.
 
-Layout: ``<registry>/<name>/<version>/{manifest.json, README.md, CHANGELOG.md, data/…}``
-and, for a yanked version, ``<registry>/<name>/<version>.yanked.json`` beside it (outside
-the immutable folder). A version exists exactly when its ``manifest.json`` does.
+Layout: ``<registry>/<name>/<version>/{manifest.json, signature.json, README.md,
+CHANGELOG.md, data/…}`` (``signature.json``: the publisher's signature of the manifest, see
+``builder.release.signing``; absent in releases made before signing existed) and, for a
+yanked version, ``<registry>/<name>/<version>.yanked.json`` beside it (outside the
+immutable folder). A version exists exactly when its ``manifest.json`` does.
 
 Publishing is all-or-nothing. On a local folder the release is staged in a hidden
 ``.staging-…`` folder next to its final place and renamed into place in one step; on
 other filesystems (object stores, ``memory://``) every file is uploaded before the
 manifest, which commits it. Leftovers of an interrupted publish are invisible (no
 manifest, or a hidden name) and are cleared by the next attempt.
+
+Names and versions are checked (``builder.release.refs``) by every method before a path is
+built, and :meth:`Registry.path` refuses ``..``, empty parts, backslashes and NUL and
+checks that the final path (resolved, for a folder) stays inside the registry. Registry
+URLs are a folder, ``file://``, ``memory://`` or an object store whose fsspec package is
+installed (:func:`~builder.release.registry_fs.registry_schemes`); anything else is
+refused up front, and a filesystem failure (permission, network, credentials) is a
+:class:`~builder.release.registry_fs.RegistryAccessError` naming the URL and the fix
+(``builder.release.registry_fs``). Every file written into a local registry is
+:data:`~builder.release.staging.PUBLISHED_MODE` (``builder.release.staging``); files are
+checked against the manifest by ``builder.release.verify``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import os
 import shutil
-import socket
 import tempfile
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from builder.errors import IntegrityError, NotFoundError, ReleaseError
+from builder.errors import BenchsmithError, IntegrityError, NotFoundError, ReleaseError, shown
 from builder.release.manifest import (
     MANIFEST_NAME,
     Manifest,
     parse_manifest,
-    parse_version,
     version_key,
 )
+from builder.release.refs import (
+    check_name,
+    check_version,
+    contained,
+    contained_posix,
+    is_name,
+    parse_release_ref,
+)
+from builder.release.registry_fs import (
+    GuardedReader,
+    access_error,
+    check_scheme,
+    guarded,
+    registry_schemes,
+)
+from builder.release.staging import (
+    PUBLISHED_MODE,
+    clear_stale_staging,
+    publish_local,
+    staging_name,
+)
+from builder.release.verify import VerifyReport, verify_files
 
 __all__ = [
-    "CHUNK",
     "Registry",
     "ReleaseInfo",
-    "VerifyReport",
     "YankInfo",
-    "hash_stream",
     "parse_ref",
-    "verify_files",
+    "parse_release_ref",
 ]
-
-CHUNK = 1 << 20
-"""Read size for hashing and copying (1 MiB: large enough to run at hashlib's speed)."""
-_STALE_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -81,98 +102,8 @@ class ReleaseInfo:
     yanked: YankInfo | None
 
 
-@dataclass(frozen=True)
-class VerifyReport:
-    """What a verification read."""
-
-    files: int
-    bytes: int
-    seconds: float
-
-
-def parse_ref(ref: str) -> tuple[str, str]:
-    """``NAME@VERSION`` or ``NAME@latest`` (or bare ``NAME``, meaning latest) → (name, version)."""
-    name, _, version = ref.partition("@")
-    name, version = name.strip(), (version.strip() or "latest")
-    if not name:
-        raise ReleaseError(
-            f"release reference {ref!r} has no name; use NAME@VERSION, e.g. debian-sections@1.0.0"
-        )
-    if version != "latest":
-        parse_version(version)
-    return name, version
-
-
-def hash_stream(f: IO[bytes], out: IO[bytes] | None = None) -> tuple[str, int]:
-    """sha256 and size of a binary stream, copying it to ``out`` on the way."""
-    h = hashlib.sha256()
-    size = 0
-    while chunk := f.read(CHUNK):
-        h.update(chunk)
-        size += len(chunk)
-        if out is not None:
-            out.write(chunk)
-    return h.hexdigest(), size
-
-
-def verify_files(
-    manifest: Manifest,
-    opener: Callable[[str], IO[bytes]],
-    *,
-    where: str,
-    copy_to: Path | None = None,
-    workers: int | None = None,
-) -> VerifyReport:
-    """Check every file of ``manifest`` (sha256 and size), optionally copying it to ``copy_to``.
-
-    Raises :class:`IntegrityError` naming the first missing or mismatching file. Files are
-    hashed in parallel threads (hashlib releases the GIL on large buffers).
-    """
-    started = time.perf_counter()
-
-    def one(entry: Any) -> int:
-        try:
-            src = opener(entry.path)
-        except FileNotFoundError:
-            raise IntegrityError(
-                f"{where}: file {entry.path} is missing; the release is incomplete — "
-                "do not use it (re-publish it or pull another version)"
-            ) from None
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(src)
-            out = None
-            if copy_to is not None:
-                target = copy_to / entry.path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                out = stack.enter_context(open(target, "wb"))
-            digest, size = hash_stream(src, out)
-        if size != entry.size or digest != entry.sha256:
-            raise IntegrityError(
-                f"{where}: file {entry.path} fails verification: sha256 {digest[:16]}… and "
-                f"{size:,} bytes, but the manifest says {entry.sha256[:16]}… and "
-                f"{entry.size:,} bytes; the file was modified or corrupted — do not use it"
-            )
-        return size
-
-    n = workers or min(4, os.cpu_count() or 1, max(1, len(manifest.files)))
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        sizes = list(pool.map(one, manifest.files))
-    return VerifyReport(len(sizes), sum(sizes), time.perf_counter() - started)
-
-
-def _host() -> str:
-    # Dashes separate the parts of a staging folder's name.
-    return socket.gethostname().replace("-", "_") or "host"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+parse_ref = parse_release_ref
+"""Old name of :func:`builder.release.refs.parse_release_ref` (the one ref parser)."""
 
 
 class Registry:
@@ -180,12 +111,21 @@ class Registry:
 
     def __init__(self, url: str) -> None:
         self.url = str(url)
+        if not self.url.strip() or "\x00" in self.url or "::" in self.url:
+            raise ReleaseError(
+                f"registry {shown(self.url)} is not a folder or URL; use one of: "
+                f"{', '.join(registry_schemes())}"
+            )
+        check_scheme(self.url)
         try:
             self.fs, root = fsspec.core.url_to_fs(self.url)
-        except (ImportError, ValueError) as e:
+        except Exception as e:  # any backend failure: bad URL, missing package, no network
+            if isinstance(e, BenchsmithError):
+                raise
             raise ReleaseError(
-                f"registry {self.url!r} cannot be opened ({e}); use a folder or an fsspec URL "
-                "whose filesystem package is installed (e.g. s3fs for s3://)"
+                f"registry {shown(self.url)} cannot be opened "
+                f"({shown(f'{type(e).__name__}: {e}', 160)}); use a folder or one of: "
+                f"{', '.join(registry_schemes())}"
             ) from None
         self.root = root.rstrip("/") or "/"
         self.is_local = isinstance(self.fs, LocalFileSystem)
@@ -196,11 +136,31 @@ class Registry:
     # ------------------------------------------------------------------ paths and reads
 
     def path(self, *parts: str) -> str:
-        """Filesystem path of ``parts`` under the registry root."""
-        return (
+        """Filesystem path of ``parts`` under the registry root.
+
+        Each part is one or more ``/``-separated names; an empty, ``.`` or ``..`` name, a
+        backslash or a NUL is refused, and the joined path must stay inside the registry
+        (resolved, for a local folder): nothing is ever read or written outside it.
+        """
+        for part in parts:
+            names = part.split("/") if isinstance(part, str) else [""]
+            if any(n in ("", ".", "..") or "\\" in n or "\x00" in n for n in names):
+                raise ReleaseError(
+                    f"path part {shown(part)} is not a plain name inside the registry "
+                    f"{self.url}; a release path is NAME/VERSION/FILE with no '..', empty "
+                    "part, backslash or NUL"
+                )
+        full = (
             "/".join([self.root.rstrip("/"), *parts]) if self.root != "/" else "/" + "/".join(parts)
         )
+        what = f"the registry {self.url}"
+        if self.is_local:
+            contained(self.root, full, what=what)
+        else:
+            contained_posix(self.root, full, what=what)
+        return full
 
+    @guarded("list it")
     def _ls(self, path: str) -> list[dict[str, Any]]:
         try:
             return list(self.fs.ls(path, detail=True))
@@ -212,24 +172,31 @@ class Registry:
         out = []
         for e in self._ls(self.root):
             name = e["name"].rstrip("/").rsplit("/", 1)[-1]
-            if e["type"] == "directory" and not name.startswith(".") and self.versions(name):
+            if e["type"] == "directory" and is_name(name) and self.versions(name):
                 out.append(name)
         return sorted(out)
 
     def versions(self, name: str) -> list[str]:
         """Published versions of ``name``, oldest first (folders with a manifest)."""
+        check_name(name)
         found = []
         for e in self._ls(self.path(name)):
             version = e["name"].rstrip("/").rsplit("/", 1)[-1]
             if e["type"] != "directory" or version_key(version)[0] < 0:
                 continue
-            if self.fs.exists(self.path(name, version, MANIFEST_NAME)):
+            if self._exists(self.path(name, version, MANIFEST_NAME)):
                 found.append(version)
         return sorted(found, key=version_key)
 
+    @guarded("read it")
+    def _exists(self, path: str) -> bool:
+        return bool(self.fs.exists(path))
+
     def exists(self, name: str, version: str) -> bool:
         """True when ``name@version`` is published."""
-        return bool(self.fs.exists(self.path(name, version, MANIFEST_NAME)))
+        check_name(name)
+        check_version(version)
+        return self._exists(self.path(name, version, MANIFEST_NAME))
 
     def latest(self, name: str) -> str:
         """The newest version that is not yanked."""
@@ -249,9 +216,9 @@ class Registry:
 
     def resolve(self, name: str, version: str) -> str:
         """``latest`` → the newest live version; a concrete version must exist."""
-        if version == "latest":
+        check_name(name)
+        if check_version(version, latest=True) == "latest":
             return self.latest(name)
-        parse_version(version)
         if not self.exists(name, version):
             have = self.versions(name)
             raise NotFoundError(
@@ -260,18 +227,23 @@ class Registry:
             )
         return version
 
+    def _release_path(self, name: str, version: str, *rest: str) -> str:
+        return self.path(check_name(name), check_version(version), *rest)
+
+    @guarded("read a release file from it")
     def read_bytes(self, name: str, version: str, path: str) -> bytes:
         """One file of a release."""
-        data: bytes = self.fs.cat_file(self.path(name, version, path))
+        data: bytes = self.fs.cat_file(self._release_path(name, version, path))
         return data
 
+    @guarded("open a release file in it")
     def open(self, name: str, version: str, path: str) -> IO[bytes]:
         """A binary reader for one file of a release."""
-        full = self.path(name, version, path)
+        full = self._release_path(name, version, path)
         if self.is_local:
             return open(full, "rb")
-        f: IO[bytes] = self.fs.open(full, "rb")
-        return f
+        # Remote reads fail mid-file too (a dropped connection): those become one error.
+        return cast("IO[bytes]", GuardedReader(self.fs.open(full, "rb"), self.url))
 
     def read_manifest(self, name: str, version: str) -> Manifest:
         """The verified manifest of ``name@version`` (its own hash is checked)."""
@@ -279,6 +251,8 @@ class Registry:
 
     def manifest_with_bytes(self, name: str, version: str) -> tuple[Manifest, bytes]:
         """The verified manifest and the exact bytes it was parsed from."""
+        check_name(name)
+        check_version(version)
         try:
             data = self.read_bytes(name, version, MANIFEST_NAME)
         except FileNotFoundError:
@@ -294,6 +268,16 @@ class Registry:
             )
         return manifest, data
 
+    def read_signature(self, name: str, version: str) -> bytes | None:
+        """The bytes of ``name@version``'s ``signature.json``, or None when it is unsigned."""
+        from builder.release.signing import SIGNATURE_NAME
+
+        try:
+            return self.read_bytes(name, version, SIGNATURE_NAME)
+        except FileNotFoundError:
+            return None
+
+    @guarded("verify a release in it")
     def verify(self, name: str, version: str, *, workers: int | None = None) -> VerifyReport:
         """Check every file's sha256 and size and the manifest's content hash, in place."""
         manifest = self.read_manifest(name, version)
@@ -327,14 +311,37 @@ class Registry:
     # ------------------------------------------------------------------------- yanking
 
     def _yank_path(self, name: str, version: str) -> str:
-        return self.path(name, f"{version}.yanked.json")
+        return self.path(check_name(name), f"{check_version(version)}.yanked.json")
 
+    @guarded("read a yank marker from it")
     def yank_info(self, name: str, version: str) -> YankInfo | None:
-        """Why ``name@version`` was yanked, or None."""
+        """Why ``name@version`` was yanked, or None.
+
+        A marker that exists but cannot be read or parsed is an error (never "not yanked"):
+        a :class:`ReleaseError` naming the file and the fix.
+        """
+        path = self._yank_path(name, version)
         try:
-            raw = json.loads(self.fs.cat_file(self._yank_path(name, version)))
+            data = self.fs.cat_file(path)
         except FileNotFoundError:
             return None
+        except PermissionError:
+            # Not a RegistryAccessError (an OSError): a pull must not take this for an
+            # unreachable registry and carry on as if the version were not yanked.
+            raise ReleaseError(
+                f"{name}@{version} in {self.url}: the yank marker {path} exists but cannot be "
+                "read (permission denied); ask whoever yanked it to make it readable "
+                f"(chmod 0444 {path}) — until then treat the version as yanked"
+            ) from None
+        try:
+            raw = json.loads(data)
+            if not isinstance(raw, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise IntegrityError(
+                f"{name}@{version} in {self.url}: the yank marker {path} is damaged ({e}); "
+                "treat the version as yanked and ask a lead to yank it again"
+            ) from None
         return YankInfo(
             reason=str(raw.get("reason", "")), by=str(raw.get("by", "")), at=str(raw.get("at", ""))
         )
@@ -355,40 +362,43 @@ class Registry:
             reason=reason.strip(), by=by, at=datetime.now(UTC).isoformat(timespec="seconds")
         )
         data = (json.dumps(info.__dict__, indent=2, sort_keys=True) + "\n").encode()
+        self.write_file(self._yank_path(name, version), data)
+        return info
+
+    @guarded("write to it")
+    def write_file(self, path: str, data: bytes) -> None:
+        """Write one small file (a yank marker, a signature …) at ``path`` in the registry.
+
+        ``path`` comes from :meth:`path`. Locally the write is atomic and the file gets
+        :data:`PUBLISHED_MODE`, like every release file, so that every user of a shared
+        registry can read it.
+        """
+        what = f"the registry {self.url}"
         if self.is_local:
             from builder.fsutil import write_bytes_atomic
 
-            write_bytes_atomic(self._yank_path(name, version), data)
+            contained(self.root, path, what=what)
+            write_bytes_atomic(path, data, mode=PUBLISHED_MODE)
         else:
-            self.fs.pipe_file(self._yank_path(name, version), data)
-        return info
+            contained_posix(self.root, path, what=what)
+            self.fs.pipe_file(path, data)
 
     # ---------------------------------------------------------------------- publishing
-
-    def _clear_stale_staging(self, name: str, version: str) -> None:
-        parent = Path(self.path(name))
-        if not parent.is_dir():
-            return
-        host = _host()
-        for d in parent.glob(f".staging-{version}-*"):
-            parts = d.name.split("-")
-            try:
-                same_host, pid = parts[2] == host, int(parts[3])
-            except (IndexError, ValueError):
-                same_host, pid = False, -1
-            stale = time.time() - d.stat().st_mtime > _STALE_SECONDS
-            if stale or (same_host and not _pid_alive(pid)):
-                shutil.rmtree(d, ignore_errors=True)
 
     @contextlib.contextmanager
     def staging(self, name: str, version: str) -> Iterator[Path]:
         """A local folder to build ``name@version`` in; removed unless published."""
+        check_name(name)
+        check_version(version)
         if self.is_local:
-            self._clear_stale_staging(name, version)
             parent = Path(self.path(name))
-            parent.mkdir(parents=True, exist_ok=True)
-            path = parent / f".staging-{version}-{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            path.mkdir()
+            try:
+                clear_stale_staging(parent, version)
+                parent.mkdir(parents=True, exist_ok=True)
+                path = parent / staging_name(version)
+                path.mkdir()
+            except OSError as e:
+                raise access_error(self.url, f"create a folder in {parent}", e) from e
         else:
             path = Path(tempfile.mkdtemp(prefix=f"benchsmith-{name}-{version}-"))
         try:
@@ -396,12 +406,15 @@ class Registry:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+    @guarded("publish to it")
     def publish(self, staging: Path, name: str, version: str, *, replace: bool = False) -> None:
         """Move a fully built release (manifest included) into place.
 
         Refuses an existing version unless ``replace`` (only for a private half whose
         public release never appeared). Local: one rename; elsewhere: files, then manifest.
         """
+        check_name(name)
+        check_version(version)
         if not (staging / MANIFEST_NAME).is_file():
             raise ReleaseError(
                 f"staging folder {staging} has no {MANIFEST_NAME}; nothing to publish"
@@ -413,7 +426,7 @@ class Registry:
             )
         target = self.path(name, version)
         if self.is_local:
-            _publish_local(staging, Path(target))
+            publish_local(staging, Path(target))
         else:
             if self.fs.exists(target):
                 self.fs.rm(target, recursive=True)  # an earlier attempt's partial upload
@@ -427,7 +440,7 @@ class Registry:
 
     def remove(self, name: str, version: str) -> None:
         """Delete ``name@version`` (only for a private half whose public release failed)."""
-        target = self.path(name, version)
+        target = self._release_path(name, version)
         try:
             if self.is_local:
                 shutil.rmtree(target)
@@ -435,49 +448,3 @@ class Registry:
                 self.fs.rm(target, recursive=True)
         except (FileNotFoundError, OSError):
             pass
-
-
-def _fsync_tree(root: Path) -> None:
-    for p in root.rglob("*"):
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
-            p.chmod(0o444)  # published files are immutable; make accidents loud
-    for d in [root, *(p for p in root.rglob("*") if p.is_dir())]:
-        fd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _publish_local(staging: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if staging.parent.resolve() != target.parent.resolve():
-        # Built elsewhere (maybe another filesystem): copy beside the target first, so the
-        # step that makes the version visible is still one rename.
-        sibling = (
-            target.parent / f".staging-{target.name}-{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        )
-        shutil.copytree(staging, sibling)
-        try:
-            _publish_local(sibling, target)
-        finally:
-            shutil.rmtree(sibling, ignore_errors=True)
-        return
-    _fsync_tree(staging)
-    if target.exists():
-        # No manifest (checked by the caller) or an orphaned private half: not a release.
-        shutil.rmtree(target)
-    try:
-        os.rename(staging, target)
-    except OSError as e:
-        raise ReleaseError(
-            f"cannot move the release into {target} ({e.strerror}); another release of the "
-            "same version may have won the race — list the registry and pick a new version"
-        ) from None
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

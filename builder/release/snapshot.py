@@ -1,7 +1,9 @@
 """Freeze approved items into an immutable, checksummed release and publish it.
 
 :func:`publish_release` takes a plan (``builder.release.plan``) and writes Parquet and
-JSONL per split, the dataset card, the changelog and — last — the manifest into a staging folder, records the release in the
+JSONL per split, the dataset card, the changelog, the signature (``signature.json``, made with
+the workspace's signing key, created on the first release; see ``builder.release.signing``)
+and — last — the manifest into a staging folder, records the release in the
 database, then moves the private holdout into the private registry and the release into
 the public one, and only then commits. Any failure before the final move leaves no
 visible version and no database row; a retry starts clean.
@@ -15,6 +17,7 @@ be an enabled user with role ``lead``.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,33 +25,31 @@ from typing import Any
 
 import sqlalchemy.exc
 
+from builder.domain import Role
 from builder.errors import NotFoundError, PermissionDenied, ReleaseError
+from builder.media import media_root
 from builder.release.card import CardInfo, render_card
 from builder.release.diff import changelog
 from builder.release.files import arrow_schema, write_split
 from builder.release.manifest import (
-    ANSWER_FIELDS,
     MANIFEST_NAME,
     Bump,
     FileEntry,
     HoldoutRef,
     Manifest,
     SplitSummary,
+    answer_field_for,
 )
 from builder.release.plan import ReleasePlan, plan_release
+from builder.release.refs import check_name, check_version
 from builder.release.registry import Registry, YankInfo
+from builder.release.signing import SIGNATURE_NAME, SigningKey, ensure_signing_key
 from builder.release.splits import HOLDOUT_SPLIT
 from builder.release.summary import label_counts
 from builder.store.audit import log_event
-from builder.store.models import Role, utcnow
-from builder.store.releases import (
-    count_users,
-    get_release,
-    get_user,
-    insert_release,
-    mark_released,
-    set_yanked,
-)
+from builder.store.models import utcnow
+from builder.store.releases import get_release, insert_release, mark_released, set_yanked
+from builder.store.users import count_users, get_user
 from builder.workspace import Workspace
 
 __all__ = [
@@ -80,9 +81,9 @@ def require_lead(ws: Workspace, actor: str) -> None:
         raise PermissionDenied(
             f"user {actor!r} is disabled; only an enabled lead may publish or yank a release; {fix}"
         )
-    if user.role != Role.lead.value:
+    if user.role != Role.lead:
         raise PermissionDenied(
-            f"user {actor!r} has role {user.role!r}; only a lead may publish or yank a release; {fix}"
+            f"user {actor!r} has role {str(user.role)!r}; only a lead may publish or yank a release; {fix}"
         )
 
 
@@ -101,6 +102,8 @@ class ReleaseResult:
     private_url: str | None
     changes: dict[str, int] | None
     released_items: int
+    signed_by: str
+    """Fingerprint of the workspace key that signed the release (``benchsmith keys public``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``release --json``)."""
@@ -124,11 +127,13 @@ def _manifest(
     summaries = {
         s: SplitSummary(
             count=len(plan.rows[s]),
-            labels=label_counts(kind, (r[ANSWER_FIELDS[kind]] for r in plan.rows[s])),
+            labels=label_counts(kind, (r[answer_field_for(spec.task)] for r in plan.rows[s])),
         )
         for s in splits
     }
-    totals = label_counts(kind, (r[ANSWER_FIELDS[kind]] for s in splits for r in plan.rows[s]))
+    totals = label_counts(
+        kind, (r[answer_field_for(spec.task)] for s in splits for r in plan.rows[s])
+    )
     return Manifest.build(
         name=plan.benchmark,
         version=plan.version,
@@ -140,7 +145,7 @@ def _manifest(
         description=spec.description,
         task_type=kind,
         input_fields=list(spec.task.input_fields),
-        answer_field=ANSWER_FIELDS[kind],
+        answer_field=answer_field_for(spec.task),
         labels=list(spec.task.labels),
         spec_hash=spec.spec_hash(),
         spec=spec.model_dump(mode="json"),
@@ -177,6 +182,7 @@ def publish_release(
         ws, benchmark=benchmark, version=version, bump=bump, notes=notes, registry=registry
     )
     hook = on_stage or (lambda _stage: None)
+    key = ensure_signing_key(ws.settings.keys_dir)
     reg = Registry(plan.registry)
     priv = Registry(private_registry or ws.settings.private_registry)
     if plan.holdout and _same_place(reg, priv):
@@ -186,7 +192,11 @@ def publish_release(
         )
     name, created_at = plan.benchmark, utcnow()
     with contextlib.ExitStack() as stack:
-        schema = arrow_schema(plan.spec, [r for rs in plan.rows.values() for r in rs])
+        schema = arrow_schema(
+            plan.spec,
+            [r for rs in plan.rows.values() for r in rs],
+            media=media_root(ws.settings.home),
+        )
         stage = stack.enter_context(reg.staging(name, plan.version))
         files = [f for s in plan.public_splits for f in write_split(stage, s, plan.rows[s], schema)]
         hook("files")
@@ -203,19 +213,20 @@ def publish_release(
                 actor=actor,
                 holdout=None,
             )
-            (pstage / MANIFEST_NAME).write_text(pm.to_json(), encoding="utf-8")
+            _commit_manifest(pstage, pm, key)
             holdout_ref = HoldoutRef(
                 split=HOLDOUT_SPLIT, count=len(plan.holdout), content_hash=pm.content_hash
             )
-        draft = _manifest(
+        public_manifest = functools.partial(
+            _manifest,
             plan,
             visibility="public",
             splits=plan.public_splits,
-            files=files,
             created_at=created_at,
             actor=actor,
             holdout=holdout_ref,
         )
+        draft = public_manifest(files=files)
         card = render_card(
             CardInfo(
                 name=name,
@@ -246,17 +257,9 @@ def publish_release(
         )
         files += [_text_file(stage, "README.md", card), _text_file(stage, "CHANGELOG.md", log)]
         hook("card")
-        manifest = _manifest(
-            plan,
-            visibility="public",
-            splits=plan.public_splits,
-            files=files,
-            created_at=created_at,
-            actor=actor,
-            holdout=holdout_ref,
-        )
+        manifest = public_manifest(files=files)
         # The manifest is the commit point: written last, after every file it lists.
-        (stage / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        _commit_manifest(stage, manifest, key)
         hook("manifest")
         with ws.db.session() as s:
             try:
@@ -292,6 +295,7 @@ def publish_release(
                     "splits": {k: v.count for k, v in manifest.splits.items()},
                     "holdout": len(plan.holdout),
                     "changes": None if plan.diff is None else plan.diff.counts(),
+                    "signed_by": key.fingerprint,
                 },
             )
             s.flush()
@@ -324,6 +328,7 @@ def publish_release(
         private_url=priv.path(name, plan.version) if plan.holdout else None,
         changes=None if plan.diff is None else plan.diff.counts(),
         released_items=released,
+        signed_by=key.fingerprint,
     )
 
 
@@ -331,6 +336,13 @@ def _same_place(a: Registry, b: Registry) -> bool:
     if a.is_local and b.is_local:
         return Path(a.root).resolve() == Path(b.root).resolve()
     return type(a.fs) is type(b.fs) and a.root.rstrip("/") == b.root.rstrip("/")
+
+
+def _commit_manifest(stage: Path, manifest: Manifest, key: SigningKey) -> None:
+    """Sign the manifest's exact bytes, then write the signature and — last — the manifest."""
+    data = manifest.to_json().encode("utf-8")
+    (stage / SIGNATURE_NAME).write_bytes(key.sign_manifest(data))
+    (stage / MANIFEST_NAME).write_bytes(data)
 
 
 def _text_file(stage: Path, rel: str, text: str) -> FileEntry:
@@ -347,6 +359,8 @@ def yank_release(
     ws: Workspace, name: str, version: str, *, reason: str, actor: str, registry: str | None = None
 ) -> YankInfo:
     """Yank ``name@version`` (leads only): it stays readable, pulls warn, ``latest`` skips it."""
+    check_name(name, where="yank")
+    check_version(version, where="yank")
     require_lead(ws, actor)
     reg = Registry(registry or ws.settings.registry)
     try:

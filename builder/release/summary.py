@@ -15,9 +15,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from builder.metrics import score
+from builder.answers import normalize_reference_answer
 from builder.release.manifest import AgreementSummary
 from builder.review.agreement import krippendorff_alpha, percent_agreement
+from builder.review.extractive import span_agreement
 
 __all__ = ["CEILING_METRIC", "agreement_summary", "human_ceiling", "label_counts"]
 
@@ -25,6 +26,8 @@ CEILING_METRIC: dict[str, str] = {
     "classification": "accuracy",
     "multilabel": "micro_f1",
     "reference_answer": "token_f1",
+    "multiple_choice": "accuracy",
+    "extractive": "f1",  # SQuAD v2 F1 (builder.evaluate.extractive)
 }
 """The headline metric of each task type (leaderboard rank and saturation)."""
 
@@ -46,9 +49,7 @@ def _hashable(task_type: str, answer: Any) -> Any:
     if task_type == "multilabel":
         return tuple(sorted(set(answer or ())))
     if task_type == "reference_answer":
-        from builder.metrics import normalize_answer
-
-        return normalize_answer(str(answer))
+        return normalize_reference_answer(str(answer))
     return answer
 
 
@@ -73,6 +74,9 @@ def human_ceiling(
                     pred.append(b)
     if not gold:
         return None
+    # Imported here: builder.evaluate's runner imports this module (CEILING_METRIC).
+    from builder.evaluate.scoring import score
+
     result = score(task_type, gold, pred, labels, n_resamples=0)
     return float(result[CEILING_METRIC[task_type]])
 
@@ -86,6 +90,8 @@ def agreement_summary(
     annotators = sorted({who for rows in annotations.values() for who, _ in rows}, key=str)
     by_item = {item: [a for _, a in rows] for item, rows in annotations.items() if rows}
     multi = {item: answers for item, answers in by_item.items() if len(answers) >= 2}
+    if task_type == "extractive":  # spans: token-F1 agreement, alpha on "unanswerable"
+        return extractive_summary(len(annotators), by_item, multi)
     alpha: float | None = None
     observed: float | None = None
     if multi:
@@ -111,4 +117,24 @@ def agreement_summary(
         percent_agreement=observed,
         human_ceiling=human_ceiling(task_type, multi, labels),
         ceiling_metric=CEILING_METRIC[task_type],
+    )
+
+
+def extractive_summary(
+    annotators: int, by_item: Mapping[Any, Sequence[Any]], multi: Mapping[Any, Sequence[Any]]
+) -> AgreementSummary:
+    """Agreement of extractive answers (:func:`builder.review.extractive.span_agreement`):
+    alpha = Krippendorff's alpha on the unanswerable decision, percent agreement = share of
+    annotator pairs whose spans agree (token F1 >= 0.5 or both unanswerable), human ceiling
+    = mean pairwise token F1 (metric ``f1``)."""
+    spans = span_agreement(multi)
+    return AgreementSummary(
+        annotators=annotators,
+        annotations=sum(len(v) for v in by_item.values()),
+        items_annotated=len(by_item),
+        items_multiply_annotated=len(multi),
+        krippendorff_alpha=spans["alpha_unanswerable"],
+        percent_agreement=spans["agree_share"],
+        human_ceiling=spans["mean_pairwise_f1"],
+        ceiling_metric=CEILING_METRIC["extractive"],
     )

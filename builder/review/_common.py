@@ -1,4 +1,5 @@
-"""Helpers shared by the review modules: the benchmark of a transaction, and the clock."""
+"""Helpers shared by the review modules: the benchmark of a transaction, the clock, and
+the item row a change locks."""
 
 from __future__ import annotations
 
@@ -7,17 +8,14 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from builder.errors import ConfigError, NotFoundError
+from builder.errors import NotFoundError
 from builder.spec import BenchmarkSpec
-from builder.store.models import utcnow
-from builder.store.review import BenchRef, benchmark_refs, benchmark_spec
-from builder.workspace import Workspace
+from builder.store.benchmarks import BenchRef, benchmark_refs
+from builder.store.items import lock_item
+from builder.store.models import Item, utcnow
+from builder.workspace import Workspace, choose_benchmark, parsed_spec
 
-__all__ = ["bench_in", "clock", "spec_of"]
-
-# Validating a spec costs far more than the queries of a queue call; specs are immutable
-# per hash, so parse each once per process.
-_SPECS: dict[str, BenchmarkSpec] = {}
+__all__ = ["bench_in", "clock", "locked_item", "spec_of"]
 
 
 def clock(now: datetime | None) -> datetime:
@@ -27,13 +25,6 @@ def clock(now: datetime | None) -> datetime:
     if now.tzinfo is None:
         raise ValueError(f"naive datetime {now!r}; pass a UTC-aware datetime")
     return now
-
-
-def _spec(session: Session, ref: BenchRef) -> BenchmarkSpec:
-    spec = _SPECS.get(ref.spec_hash)
-    if spec is None:
-        spec = _SPECS[ref.spec_hash] = BenchmarkSpec.model_validate(benchmark_spec(session, ref.id))
-    return spec
 
 
 # Which benchmark a name (or id) means changes only when a lead re-registers a spec; every
@@ -53,37 +44,15 @@ def _remember(key: tuple[str, str | int | None], ref: BenchRef) -> BenchRef:
 
 
 def bench_in(session: Session, ws: Workspace, name: str | None) -> tuple[BenchRef, BenchmarkSpec]:
-    """The benchmark to act on, read inside the caller's transaction (no extra round trip).
-
-    Selection and errors follow :meth:`Workspace.benchmark` (which opens its own session,
-    and so cannot be called while this one holds SQLite's write lock).
-    """
-    wanted = name or ws.settings.benchmark
-    key = (ws.db.url, wanted)
+    """The benchmark to act on (:func:`~builder.workspace.choose_benchmark`), read inside the
+    caller's transaction: :meth:`Workspace.benchmark` opens a session of its own."""
+    key = (ws.db.url, name or ws.settings.benchmark)
     ref = _cached(key)
     if ref is not None:
-        return ref, _spec(session, ref)
-    if wanted:
-        refs = benchmark_refs(session, name=wanted)
-        if not refs:
-            names = [b.name for b in benchmark_refs(session)]
-            raise NotFoundError(
-                f"benchmark {wanted!r} is not in this workspace (it has {names or 'none'}); "
-                "check --benchmark or run `benchsmith init --spec FILE`"
-            )
-    else:
-        refs = benchmark_refs(session)
-        if not refs:
-            raise ConfigError(
-                f"no benchmark in the workspace {ws.settings.home}; "
-                "run `benchsmith init --spec FILE` first"
-            )
-        if len(refs) > 1:
-            raise ConfigError(
-                f"the workspace holds several benchmarks {[b.name for b in refs]}; "
-                "pick one with --benchmark NAME"
-            )
-    return _remember(key, refs[0]), _spec(session, refs[0])
+        return ref, parsed_spec(session, ref)
+    ref, spec = choose_benchmark(session, name=name, settings=ws.settings)
+    _remember(key, ref)
+    return ref, spec
 
 
 def spec_of(session: Session, benchmark_id: int) -> tuple[BenchRef, BenchmarkSpec]:
@@ -93,4 +62,12 @@ def spec_of(session: Session, benchmark_id: int) -> tuple[BenchRef, BenchmarkSpe
     if ref is None:
         (ref,) = benchmark_refs(session, id=benchmark_id)
         _remember(key, ref)
-    return ref, _spec(session, ref)
+    return ref, parsed_spec(session, ref)
+
+
+def locked_item(session: Session, item_id: int) -> Item:
+    """The item, its row locked for the caller's transaction; NotFoundError when none."""
+    item = lock_item(session, item_id)
+    if item is None:
+        raise NotFoundError(f"item {item_id} does not exist; see `benchsmith items list`")
+    return item

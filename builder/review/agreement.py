@@ -26,6 +26,8 @@ from typing import Any, Literal, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from builder.answers import token_f1
+
 __all__ = [
     "Level",
     "PairwiseKappa",
@@ -33,6 +35,7 @@ __all__ = [
     "cohen_kappa",
     "fleiss_kappa",
     "krippendorff_alpha",
+    "mean_pairwise_token_f1",
     "pairwise_cohen",
     "per_label_agreement",
     "percent_agreement",
@@ -350,3 +353,21 @@ def percent_agreement(units: Mapping[Any, Sequence[Hashable]]) -> float:
     if pairs == 0:
         return float("nan")
     return sum(agreeing.values()) / pairs
+
+
+def mean_pairwise_token_f1(units: Mapping[Any, Sequence[str | None]]) -> float:
+    """Mean SQuAD token F1 (Rajpurkar et al. 2016: F1 = 2PR/(P+R) over the multiset of
+    tokens two texts share, after :func:`builder.answers.normalize_reference_answer`)
+    over every pair of answers to the same unit, pooled over units.
+
+    ``units`` maps a unit to its annotators' answer texts (None / NaN are skipped); the
+    measure is symmetric, in [0, 1]. ``nan`` when no unit has two answers.
+    """
+    total, pairs = 0.0, 0
+    for answers in units.values():
+        texts = [str(a) for a in answers if not _is_missing(a)]
+        for i in range(len(texts)):
+            for j in range(i + 1, len(texts)):
+                total += token_f1(texts[i], texts[j])
+                pairs += 1
+    return total / pairs if pairs else math.nan

@@ -9,6 +9,7 @@ decision, for audits; an exported file imports back (decision lines are skipped)
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,21 +17,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from builder.domain import Role
 from builder.errors import BenchsmithError, ReviewError
 from builder.fsutil import write_text_atomic
+from builder.review import extractive
 from builder.review._common import bench_in, clock
 from builder.review.auth import Actor, authorize, operator
-from builder.review.consensus import check_comment, normalize_answer, normalize_flags
+from builder.review.consensus import check_comment, normalize_flags, validate_answer
+from builder.review.extractive import SpanAnswer
 from builder.review.queue import record_answer
 from builder.review.users import check_name
 from builder.spec import TaskSpec, TaskType
+from builder.store.annotations import export_annotations as _annotation_rows
 from builder.store.audit import log_event
-from builder.store.models import Role
-from builder.store.review import add_user, get_user, items_by_source, lock_item, transaction
-from builder.store.review_views import export_annotations as _annotation_rows
-from builder.store.review_views import export_decisions as _decision_rows
+from builder.store.decisions import export_decisions as _decision_rows
+from builder.store.items import items_by_source, lock_item
+from builder.store.users import add_user, get_user
+from builder.textio import decode_utf8, escape_line_breaks, id_field
 from builder.workspace import Workspace
 
 __all__ = [
@@ -51,6 +56,7 @@ _ANSWER_KEY = {
     TaskType.classification: "label",
     TaskType.multilabel: "labels",
     TaskType.reference_answer: "answer",
+    TaskType.multiple_choice: "label",  # the choice letter, e.g. "B"
 }
 
 
@@ -70,8 +76,11 @@ class AnnotationLine(BaseModel):
     """The label, for classification tasks."""
     labels: list[str] | None = None
     """The labels, for multilabel tasks."""
-    answer: str | None = None
-    """The reference answer text, for reference_answer tasks."""
+    answer: str | SpanAnswer | None = None
+    """The reference answer text, for reference_answer tasks; extractive ones take the span
+    text (located in the context) or ``{"text": [...], "answer_start": [...]}``."""
+    unanswerable: bool = False
+    """Extractive tasks only: true when the context does not answer the question."""
     flags: list[str] = Field(default_factory=list)
     """Any of ambiguous, out_of_scope, pii, duplicate."""
     comment: str = ""
@@ -79,6 +88,12 @@ class AnnotationLine(BaseModel):
     """When the answer was given (written by export; ignored by import)."""
     current: bool = True
     """False for an answer later revised or sent back (export only; import skips it)."""
+
+    @field_validator("source_id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        # A pool ingested from JSON integers stores "42"; accept 42 the same way.
+        return id_field(value)
 
 
 class DecisionLine(BaseModel):
@@ -96,6 +111,11 @@ class DecisionLine(BaseModel):
     """The final answer when approved."""
     reason: str = ""
     created_at: datetime
+
+    @field_validator("source_id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        return id_field(value)
 
 
 def lines_schema() -> dict[str, Any]:
@@ -123,8 +143,12 @@ class ImportReport:
 
 
 def _answer_of(task: TaskSpec, line: AnnotationLine) -> Any:
+    if task.context_field is not None:
+        return extractive.answer_of_line(line.answer, line.unanswerable)
+    if line.unanswerable:
+        raise ReviewError('"unanswerable" is for extractive tasks (task.context_field); remove it')
     key = _ANSWER_KEY[task.type]
-    given = [k for k in _ANSWER_KEY.values() if getattr(line, k) is not None]
+    given = [k for k in dict.fromkeys(_ANSWER_KEY.values()) if getattr(line, k) is not None]
     if given != [key]:
         got = " and ".join(f'"{k}"' for k in given) or "none of them"
         raise ReviewError(
@@ -143,10 +167,12 @@ def _parse(
     skipped = 0
     seen: dict[tuple[str, str], int] = {}
     try:
-        handle = path.open(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise ReviewError(f"cannot read {str(path)!r}: {e.strerror}; check the path") from None
-    with handle:
+    # A UTF-8 byte-order mark is dropped, UTF-16 refused by name; lines end at "\n" only
+    # (not at U+2028 as str.splitlines would).
+    with io.StringIO(decode_utf8(data, str(path), ReviewError)) as handle:
         for n, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
@@ -169,7 +195,7 @@ def _parse(
                     skipped += 1
                     continue
                 check_name(line.annotator)
-                answer = normalize_answer(task, _answer_of(task, line))
+                answer = validate_answer(task, _answer_of(task, line))
                 normalize_flags(line.flags)
                 check_comment(line.comment)
             except ValidationError as e:
@@ -215,7 +241,7 @@ def import_annotations(
     path, actor, at = Path(path), actor or operator(), clock(now)
     report = ImportReport()
     errors: list[str] = []
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         actor = authorize(s, actor, Role.lead, "importing annotations")
         bench, spec = bench_in(s, ws, benchmark)
         assert bench.id is not None
@@ -236,9 +262,7 @@ def import_annotations(
         for n, line, answer in lines:
             user = get_user(s, line.annotator)
             if user is None:
-                user = add_user(
-                    s, name=line.annotator, role=Role.annotator.value, password_hash=None
-                )
+                user = add_user(s, name=line.annotator, role=Role.annotator, password_hash=None)
                 report.users_created.append(line.annotator)
                 log_event(
                     s,
@@ -252,7 +276,7 @@ def import_annotations(
             item = items[line.source_id]
             try:
                 who = authorize(
-                    s, Actor(user.name, Role(user.role), user.id), Role.annotator, "answering"
+                    s, Actor(user.name, user.role, user.id), Role.annotator, "answering"
                 )
                 result = record_answer(
                     s,
@@ -296,7 +320,7 @@ def import_annotations(
 
 def export_lines(ws: Workspace, *, benchmark: str | None = None) -> Iterator[str]:
     """Every answer, then every decision, one JSON object per line, in a stable order."""
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         bench, spec = bench_in(s, ws, benchmark)
         assert bench.id is not None
         key = _ANSWER_KEY[spec.task.type]
@@ -312,7 +336,7 @@ def export_lines(ws: Workspace, *, benchmark: str | None = None) -> Iterator[str
                 current=row.is_current,
                 **{key: row.answer},
             )
-            out.append(line.model_dump_json(exclude_none=True))
+            out.append(escape_line_breaks(line.model_dump_json(exclude_none=True)))
         for d in _decision_rows(s, bench.id):
             dec = d.decision
             dline = DecisionLine(
@@ -323,7 +347,7 @@ def export_lines(ws: Workspace, *, benchmark: str | None = None) -> Iterator[str
                 reason=dec.reason,
                 created_at=dec.created_at,
             )
-            out.append(dline.model_dump_json())
+            out.append(escape_line_breaks(dline.model_dump_json()))
     yield from out
 
 

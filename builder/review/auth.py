@@ -2,14 +2,22 @@
 
 Every review action takes an :class:`Actor` and calls :func:`authorize` inside its own
 transaction, which re-reads the user: a page the app hides from a role is refused again
-here if reached another way, and disabling a user or changing a role takes effect on
-their very next action, whatever their browser session says.
+here if reached another way. A login carries a credential stamp (a digest of the user's
+password hash, role and disabled flag); resetting the password, changing the role or
+disabling the user changes it, which ends every session opened before on its next action.
+
+A login answers the same message, after the same single argon2 verify, whether the name is
+unknown, the password wrong or the login locked. Locks are per (name, client address)
+first, so guesses from one address cannot lock the name out from another; a name is locked
+for the addresses it never logged in from only after many failures from many addresses;
+``benchsmith users unlock NAME`` always lifts the locks. The counters are the
+``user.login_failed`` audit events (``after`` holds the address and the reason).
 """
 
 from __future__ import annotations
 
 import functools
-import math
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -17,14 +25,19 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session
 
+from builder.domain import Role
 from builder.errors import PermissionDenied, ReviewError
 from builder.review._common import clock
-from builder.store.audit import log_event
-from builder.store.models import Role, User
-from builder.store.review import get_user, transaction, user_state
+from builder.store.audit import log_event, recent_events
+from builder.store.models import AuditEvent, User
+from builder.store.users import get_user, user_credentials
 from builder.workspace import Workspace, current_actor
 
 __all__ = [
+    "ADDRESS_FAILURES",
+    "GLOBAL_ADDRESSES",
+    "GLOBAL_FAILURES",
+    "LOCAL_ADDRESS",
     "LOCKOUT",
     "MAX_FAILURES",
     "MIN_PASSWORD_LENGTH",
@@ -33,6 +46,7 @@ __all__ = [
     "AuthSession",
     "authorize",
     "check_session",
+    "credential_stamp",
     "has_role",
     "hash_password",
     "login",
@@ -43,10 +57,30 @@ __all__ = [
 
 ROLE_ORDER: tuple[Role, ...] = (Role.annotator, Role.reviewer, Role.lead)
 MAX_FAILURES = 5
-"""Failed logins in a row before the account is locked for a while."""
+"""Failed logins in a row for one name from one address before that pair is locked a while."""
 LOCKOUT = timedelta(minutes=1)
 """First lock; each further failure doubles it, up to :data:`MAX_LOCKOUT`."""
 MAX_LOCKOUT = timedelta(hours=1)
+GLOBAL_FAILURES = 50
+"""Failures for one name within :data:`GLOBAL_WINDOW`, from at least
+:data:`GLOBAL_ADDRESSES` addresses, that lock the name for :data:`GLOBAL_LOCKOUT` from
+every address it did not log in from lately."""
+GLOBAL_ADDRESSES = 5
+GLOBAL_WINDOW = timedelta(hours=1)
+GLOBAL_LOCKOUT = timedelta(minutes=15)
+ADDRESS_FAILURES = 30
+"""Failures from one address, whatever the names, within :data:`ADDRESS_WINDOW`, after
+which that address may only log in as the names it logged in as lately."""
+ADDRESS_WINDOW = timedelta(minutes=15)
+THROTTLE_WINDOW = timedelta(hours=24)
+"""Failures older than this are forgotten."""
+_EVENT_LIMIT = 2000
+"""The most audit events one login reads for its counters (the newest)."""
+_KNOWN_LOGINS = 20
+"""How many of a name's last successful logins make their addresses known (exempt from
+the global and the per-address throttle, never from the (name, address) lock)."""
+LOCAL_ADDRESS = "local"
+"""The address of a login whose client address is not known (a library caller)."""
 SESSION_TTL = timedelta(hours=8)
 """A login is good for one working day."""
 MIN_PASSWORD_LENGTH = 8
@@ -57,13 +91,20 @@ _HASHER = PasswordHasher()
 
 @functools.cache
 def _dummy_hash(hasher: PasswordHasher) -> str:
-    # Verified against when the user does not exist, so that an unknown name costs the
-    # same time as a wrong password and cannot be told apart by timing. Made on first use:
-    # hashing takes a good fraction of a second, too slow for every CLI start.
+    # Verified against when the user does not exist or the login is locked, so that neither
+    # answers faster than a wrong password. Made on first use: hashing takes a good
+    # fraction of a second, too slow for every CLI start.
     return hasher.hash("benchsmith-no-such-user")
 
 
-_BAD_LOGIN = "unknown user or wrong password for {name!r}; check both and try again"
+_BAD_LOGIN = (
+    "unknown user or wrong password for {name!r}, or too many failed logins; "
+    "check both and try again in a few minutes"
+)
+_COUNTED = ("wrong password", "unknown user or no login")
+"""Reasons of the failures that count towards a lock (not: locked, disabled)."""
+_RESETS = ("user.unlock", "user.password")
+"""Events after which a name has no failures."""
 
 
 def parse_role(value: str) -> Role:
@@ -89,6 +130,10 @@ class Actor:
     role: Role
     user_id: int | None = None
     """None for the shell operator, who holds the database itself and is not role-checked."""
+    stamp: str | None = None
+    """:func:`credential_stamp` at login: once the user's password, role or disabled flag
+    changes, the actor is refused. None (an actor made in code, not by :func:`login`): not
+    compared."""
 
     def can(self, need: Role | str) -> bool:
         """Whether this actor's (last known) role includes ``need``."""
@@ -128,28 +173,44 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def credential_stamp(
+    user_id: int, role: Role | str, disabled: bool, password_hash: str | None
+) -> str:
+    """A digest of what a login was granted on; any change ends the sessions opened before."""
+    material = f"{user_id}\0{Role(role).value}\0{int(disabled)}\0{password_hash or ''}"
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
 def authorize(session: Session, actor: Actor, need: Role | str, action: str) -> Actor:
     """Re-read the actor's user and refuse unless enabled with a role including ``need``.
 
-    Returns the actor with their current role. The shell operator passes unchecked.
+    An actor from :func:`login` is also refused once the user's password, role or disabled
+    flag changed since. Returns the actor with their current role. The shell operator
+    passes unchecked.
     """
     if actor.user_id is None:
         return actor
-    state = user_state(session, actor.user_id)
+    state = user_credentials(session, actor.user_id)
     if state is None or state[2]:
         raise PermissionDenied(
             f"user {actor.name!r} is disabled or was removed; ask a lead to enable the account"
         )
-    name, role, _ = state
+    name, role, disabled, password_hash = state
+    if actor.stamp is not None and actor.stamp != credential_stamp(
+        actor.user_id, role, disabled, password_hash
+    ):
+        raise PermissionDenied(
+            f"the role of {name!r} was changed to {role.value}; log in again"
+            if role != actor.role
+            else f"the password of {name!r} was changed; log in again with the new one"
+        )
     if not has_role(role, need):
         raise PermissionDenied(
             f"{action} needs the {Role(need).value} role but {name!r} is "
             f"{role}; ask a lead to change the role"
         )
     return (
-        actor
-        if (name, role) == (actor.name, actor.role)
-        else replace(actor, role=Role(role), name=name)
+        actor if (name, role) == (actor.name, actor.role) else replace(actor, role=role, name=name)
     )
 
 
@@ -158,90 +219,175 @@ def _lockout(failures: int) -> timedelta:
     return min(LOCKOUT * (2**extra), MAX_LOCKOUT)
 
 
+def _details(event: AuditEvent) -> dict[str, object]:
+    return event.after if isinstance(event.after, dict) else {}
+
+
+def _counted(event: AuditEvent) -> bool:
+    return event.action == "user.login_failed" and _details(event).get("reason") in _COUNTED
+
+
+@dataclass(frozen=True)
+class _Throttle:
+    """What the audit log says about one name and one address just before an attempt."""
+
+    locked: str | None
+    """Why the attempt is refused without looking at the password (None: it is not)."""
+    pair_failures: int
+    """Counted failures in a row for the name from the address."""
+    recent_addresses: frozenset[object]
+    """Addresses of the name's counted failures within :data:`GLOBAL_WINDOW`."""
+    recent_failures: int
+
+
+def _throttle(s: Session, name: str, address: str, user: User | None, at: datetime) -> _Throttle:
+    events = recent_events(
+        s,
+        actions=("user.login_failed", "user.login", *_RESETS),
+        since=at - THROTTLE_WINDOW,
+        limit=_EVENT_LIMIT,
+        entity="user",
+        entity_id=name,
+    )
+    reset_at: datetime | None = None
+    since_reset: list[AuditEvent] = []
+    for e in events:  # newest first, back to the last unlock or password change
+        if e.action in _RESETS:
+            reset_at = e.at
+            break
+        since_reset.append(e)
+    pair, last_failure = 0, None
+    for e in since_reset:
+        if _details(e).get("address") != address:
+            continue
+        if e.action == "user.login":
+            break
+        if _counted(e):
+            pair += 1
+            last_failure = last_failure or e.at
+    recent = [e for e in since_reset if _counted(e) and e.at >= at - GLOBAL_WINDOW]
+    # Every query runs whatever the outcome, so a lock does not answer faster either.
+    known = _known(s, name, address)
+    address_failures = _address_failures(s, address, at, reset_at)
+    locked: str | None = None
+    if last_failure is not None and pair >= MAX_FAILURES and last_failure + _lockout(pair) > at:
+        locked = "locked for this address"
+    elif known:
+        pass  # the global and the address-wide lock spare where the name logged in lately
+    elif user is not None and user.locked_until is not None and user.locked_until > at:
+        locked = "locked for new addresses"
+    elif address_failures >= ADDRESS_FAILURES:
+        locked = "address throttled"
+    return _Throttle(
+        locked=locked,
+        pair_failures=pair,
+        recent_addresses=frozenset(_details(e).get("address") for e in recent),
+        recent_failures=len(recent),
+    )
+
+
+def _known(s: Session, name: str, address: str) -> bool:
+    """Whether the name's last successful logins include one from ``address``."""
+    logins = recent_events(
+        s, actions=("user.login",), since=None, limit=_KNOWN_LOGINS, entity="user", entity_id=name
+    )
+    return any(_details(e).get("address") == address for e in logins)
+
+
+def _address_failures(s: Session, address: str, at: datetime, reset_at: datetime | None) -> int:
+    """Counted failures from ``address`` lately, whatever the name."""
+    since = at - ADDRESS_WINDOW
+    if reset_at is not None:
+        since = max(since, reset_at)  # unlocking a name lifts this throttle for it too
+    events = recent_events(s, actions=("user.login_failed",), since=since, limit=_EVENT_LIMIT)
+    return sum(1 for e in events if _counted(e) and _details(e).get("address") == address)
+
+
 def login(
     ws: Workspace,
     name: str,
     password: str,
     *,
+    address: str | None = None,
     now: datetime | None = None,
     ttl: timedelta = SESSION_TTL,
 ) -> AuthSession:
     """Check a password and open a session; every attempt is an audit event.
 
-    After :data:`MAX_FAILURES` failures in a row the account is locked, for longer after
-    each further failure. Raises :class:`PermissionDenied` without saying whether the name
-    or the password was wrong.
+    ``address`` is the client's (None: :data:`LOCAL_ADDRESS`). After :data:`MAX_FAILURES`
+    failures in a row from one address the name is locked for that address, longer after
+    each further failure. An unknown name, a wrong password and a lock all raise the same
+    :class:`PermissionDenied` after one argon2 verify, so none tells which names exist.
     """
     at = clock(now)
+    where = address or LOCAL_ADDRESS
     error: PermissionDenied | None = None
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         user = get_user(s, name)
-        if user is None or user.password_hash is None:
-            verify_password(None, password)  # same cost as a real check
-            log_event(
-                s,
-                actor=name,
-                action="user.login_failed",
-                entity="user",
-                entity_id=name,
-                after={"reason": "unknown user or no login"},
-            )
+        throttle = _throttle(s, name, where, user, at)
+        stored = user.password_hash if user is not None else None
+        # Exactly one verify on every path: against the dummy hash when the name is unknown
+        # or the login is locked, so that neither answers faster than a wrong password.
+        ok = verify_password(stored if throttle.locked is None else None, password)
+        if not ok:
+            reason = throttle.locked or ("wrong password" if stored else "unknown user or no login")
+            _record_failure(s, name, user, where, reason, throttle, at)
             error = PermissionDenied(_BAD_LOGIN.format(name=name))
-        elif user.locked_until is not None and user.locked_until > at:
-            wait = max(1, math.ceil((user.locked_until - at).total_seconds()))
-            error = PermissionDenied(
-                f"too many failed logins for {name!r}; the account is locked, try again in {wait} s"
-            )
-        elif not verify_password(user.password_hash, password):
-            error = PermissionDenied(_BAD_LOGIN.format(name=name))
-            _record_failure(s, user, at)
+        elif user is None or user.id is None or stored is None:
+            raise AssertionError("a verified password belongs to a user")  # pragma: no cover
         elif user.disabled:
-            log_event(
-                s,
-                actor=name,
-                action="user.login_failed",
-                entity="user",
-                entity_id=name,
-                after={"reason": "disabled"},
-            )
+            _log(s, name, "user.login_failed", {"address": where, "reason": "disabled"}, at)
             error = PermissionDenied(f"user {name!r} is disabled; ask a lead to enable the account")
         else:
-            if _HASHER.check_needs_rehash(user.password_hash):
+            if _HASHER.check_needs_rehash(stored):
                 user.password_hash = _HASHER.hash(password)
-            user.failed_logins, user.locked_until = 0, None
+            user.failed_logins = 0
             s.add(user)
-            log_event(s, actor=name, action="user.login", entity="user", entity_id=name)
-            assert user.id is not None
-            actor = Actor(name=user.name, role=Role(user.role), user_id=user.id)
-    # Raised after the commit so the failure count and the audit event are kept.
+            _log(s, name, "user.login", {"address": where}, at)
+            stamp = credential_stamp(user.id, user.role, user.disabled, user.password_hash)
+            actor = Actor(name=user.name, role=user.role, user_id=user.id, stamp=stamp)
+    # Raised after the commit so the failure and its audit event are kept.
     if error is not None:
         raise error
     return AuthSession(actor=actor, issued_at=at, expires_at=at + ttl)
 
 
-def _record_failure(s: Session, user: User, at: datetime) -> None:
-    user.failed_logins += 1
-    after: dict[str, object] = {"failed_logins": user.failed_logins}
-    if user.failed_logins >= MAX_FAILURES:
-        user.locked_until = at + _lockout(user.failed_logins)
-        after["locked_until"] = user.locked_until.isoformat()
-    s.add(user)
-    log_event(
-        s,
-        actor=user.name,
-        action="user.login_failed",
-        entity="user",
-        entity_id=user.name,
-        after=after,
-    )
+def _log(s: Session, name: str, action: str, after: dict[str, object], at: datetime) -> None:
+    event = log_event(s, actor=name, action=action, entity="user", entity_id=name, after=after)
+    event.at = at  # the attempt's own time: the throttle counts by it (tests fix the clock)
+
+
+def _record_failure(
+    s: Session,
+    name: str,
+    user: User | None,
+    address: str,
+    reason: str,
+    throttle: _Throttle,
+    at: datetime,
+) -> None:
+    after: dict[str, object] = {"address": address, "reason": reason}
+    if reason in _COUNTED:
+        failures = throttle.pair_failures + 1
+        after["failed_logins"] = failures
+        if failures >= MAX_FAILURES:
+            after["locked_until"] = (at + _lockout(failures)).isoformat()
+        if user is not None:
+            user.failed_logins += 1
+            many = throttle.recent_failures + 1 >= GLOBAL_FAILURES
+            if many and len(throttle.recent_addresses | {address}) >= GLOBAL_ADDRESSES:
+                user.locked_until = at + GLOBAL_LOCKOUT
+                after["locked_for_new_addresses_until"] = user.locked_until.isoformat()
+            s.add(user)
+    _log(s, name, "user.login_failed", after, at)
 
 
 def check_session(ws: Workspace, auth: AuthSession, *, now: datetime | None = None) -> Actor:
-    """The session's actor with their current role; refuses expired sessions and disabled users."""
+    """The session's actor; refuses expired sessions, disabled users and changed logins."""
     if clock(now) >= auth.expires_at:
         raise PermissionDenied(
             f"the session of {auth.actor.name!r} expired at "
             f"{auth.expires_at:%Y-%m-%d %H:%M} UTC; log in again"
         )
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         return authorize(s, auth.actor, Role.annotator, "using the review app")

@@ -1,10 +1,23 @@
 """What an answer is, when answers agree, and the decisions that settle an item.
 
-Pure part: :func:`normalize_answer` (the same rules for the app, the CLI import and the
-reviewer), :func:`answer_key` (when two answers count as the same), :func:`resolve`
+Pure part: :func:`validate_answer` (the same rules for the app, the CLI import and the
+reviewer), :func:`answer_key` (when two answers count as the same; for reference answers
+:func:`builder.answers.normalize_reference_answer`, the rule scoring uses), :func:`resolve`
 (the policy once an item has all its answers) and :func:`suggest` (a majority to start
 adjudication from). Database part: :func:`apply_consensus` (called inside a submit's
-transaction), :func:`decide` (a reviewer's verdict), :func:`mark_gold`.
+transaction), :func:`decide` (a reviewer's verdict), :func:`mark_gold`,
+:func:`closed_to_annotators`.
+
+Blind review that cannot be gamed:
+
+* only the first complete set of answers of a round can be approved by the policy; an
+  annotator's revision of an item that already has all its answers always goes to a
+  reviewer (conflict, or consensus when they now agree), so nobody can find the other
+  answers by revising until the item approves itself;
+* an annotator's answer stays revisable until a reviewer decides the item or it is
+  released (:func:`closed_to_annotators`) — not until the policy approves it, which would
+  tell them the others agreed; gold items follow the very same rule;
+* a reviewer (or lead) never decides an item they answered themselves.
 """
 
 from __future__ import annotations
@@ -17,28 +30,26 @@ from typing import Any
 
 from sqlmodel import Session
 
-from builder.curate.text import normalize_text
-from builder.domain import Verdict
-from builder.errors import NotFoundError, ReviewError
-from builder.review._common import clock, spec_of
+from builder.answers import normalize_reference_answer
+from builder.domain import ItemStatus, Role, Verdict
+from builder.errors import ReviewError
+from builder.review import extractive
+from builder.review._common import clock, locked_item, spec_of
 from builder.review.auth import Actor, authorize
 from builder.spec import BenchmarkSpec, ReviewSpec, TaskSpec, TaskType
+from builder.store.annotations import current_answers, has_answered, retire_annotations
 from builder.store.audit import log_event
+from builder.store.decisions import add_decision, reviewer_settled
 from builder.store.leases import reset_assignments
-from builder.store.models import Item, ItemStatus, Role
-from builder.store.review import (
-    add_decision,
-    current_answers,
-    lock_item,
-    released_at_revision,
-    retire_annotations,
-    transaction,
-)
+from builder.store.models import Item
+from builder.store.releases import released_at_revision
 from builder.workspace import Workspace
 
 __all__ = [
+    "CHOICE_FLAGS",
     "DECIDED",
     "FLAGS",
+    "GOLD_REASON",
     "MAX_ANSWER_CHARS",
     "MAX_COMMENT_CHARS",
     "OPEN",
@@ -49,27 +60,40 @@ __all__ = [
     "answer_key",
     "apply_consensus",
     "check_comment",
+    "closed_to_annotators",
     "decide",
     "mark_gold",
-    "normalize_answer",
     "normalize_flags",
     "resolve",
     "suggest",
     "unmark_gold",
+    "validate_answer",
 ]
 
-FLAGS: tuple[str, ...] = ("ambiguous", "out_of_scope", "pii", "duplicate")
-"""What an annotator can flag an item as, besides answering it."""
+FLAGS: tuple[str, ...] = (
+    "ambiguous",
+    "out_of_scope",
+    "pii",
+    "duplicate",
+    "no_right_choice",
+    "several_right_choices",
+)
+"""What an annotator can flag an item as, besides answering it (the last two are for
+multiple-choice items: no choice, or more than one, is right; like every flag they send
+the item to a reviewer)."""
+CHOICE_FLAGS: tuple[str, ...] = ("no_right_choice", "several_right_choices")
+"""The flags that only make sense for a multiple-choice item."""
 MAX_ANSWER_CHARS = 20_000
 MAX_COMMENT_CHARS = 5_000
-OPEN = frozenset({ItemStatus.candidate.value, ItemStatus.in_review.value})
+OPEN = frozenset({ItemStatus.candidate, ItemStatus.in_review})
 """Statuses in which an item takes new answers."""
-DECIDED = frozenset(
-    {ItemStatus.approved.value, ItemStatus.rejected.value, ItemStatus.released.value}
-)
-"""Statuses after which annotators can no longer revise."""
+DECIDED = frozenset({ItemStatus.approved, ItemStatus.rejected, ItemStatus.released})
+"""Statuses of a settled item (approved or rejected, or released). Annotators may still
+revise an approved item while no reviewer decided it: see :func:`closed_to_annotators`."""
 POLICY = "policy:auto_approve_unanimous"
 """The audit actor of automatic approvals."""
+GOLD_REASON = "gold answer"
+"""The reason of the approval that marking an item gold records."""
 
 
 def _labels_hint(labels: Sequence[str]) -> str:
@@ -77,16 +101,24 @@ def _labels_hint(labels: Sequence[str]) -> str:
     return shown + (f", … ({len(labels)} in all)" if len(labels) > 12 else "")
 
 
-def normalize_answer(task: TaskSpec, answer: Any) -> Any:
-    """The canonical form of an answer for this task, or a :class:`ReviewError` saying why not.
+def validate_answer(task: TaskSpec, answer: Any) -> Any:
+    """Check an answer against the task and return its stored form, or raise a
+    :class:`ReviewError` saying why not.
 
-    classification → one label; multilabel → a non-empty list of labels in the spec's order;
-    reference_answer → non-empty text (stripped).
+    classification → one label; multiple_choice → a choice letter A–J (any case);
+    multilabel → a non-empty list of labels in the spec's order;
+    reference_answer → non-empty text, stripped but otherwise as written (comparison
+    uses :func:`answer_key`); extractive (``task.context_field``) → see
+    :func:`builder.review.extractive.precheck` (the context check is at record time).
     """
+    if task.context_field is not None:
+        return extractive.precheck(answer)
     if answer is None or answer == []:
         what = "text" if task.type is TaskType.reference_answer else "label"
         raise ReviewError(f"no {what} given; answer the item, or skip it")
-    if task.type is TaskType.classification:
+    if task.type is TaskType.multiple_choice and isinstance(answer, str):
+        answer = answer.strip().upper()  # "b" typed on a command line is choice B
+    if task.type in (TaskType.classification, TaskType.multiple_choice):
         if not isinstance(answer, str) or answer not in task.labels:
             raise ReviewError(
                 f"label {answer!r} is not one of the benchmark's labels "
@@ -142,11 +174,16 @@ def check_comment(comment: str | None) -> str:
 
 
 def answer_key(task: TaskSpec, answer: Any) -> Any:
-    """What must be equal for two answers to agree (case, spacing, punctuation of text ignored)."""
+    """What must be equal for two answers to agree: the label, the sorted label set, or
+    for reference answers :func:`builder.answers.normalize_reference_answer` of the text
+    (case, Unicode form, punctuation, dashes, quotes, articles and spacing ignored);
+    extractive answers: the sorted normalised span texts (``()`` = unanswerable)."""
+    if task.context_field is not None:
+        return extractive.answer_key(answer)
     if task.type is TaskType.multilabel:
         return tuple(sorted(answer))
     if task.type is TaskType.reference_answer:
-        return normalize_text(str(answer))
+        return normalize_reference_answer(str(answer))
     return answer
 
 
@@ -179,7 +216,10 @@ def resolve(
     task: TaskSpec, review: ReviewSpec, answers: Sequence[tuple[Any, Sequence[str]]]
 ) -> Outcome:
     """Apply the consensus policy to (answer, flags) pairs. A flagged item always meets a reviewer."""
-    keys = {answer_key(task, a) for a, _ in answers}
+    if task.context_field is not None:  # spans agree by token overlap, not equality
+        keys = {True} if extractive.spans_agree([a for a, _ in answers]) else {True, False}
+    else:
+        keys = {answer_key(task, a) for a, _ in answers}
     if len(keys) != 1:
         return Outcome(ItemStatus.conflict, None)
     flagged = any(flags for _, flags in answers)
@@ -188,6 +228,8 @@ def resolve(
         if review.auto_approve_unanimous and not flagged
         else ItemStatus.consensus
     )
+    if task.context_field is not None:
+        return Outcome(status, extractive.merge_spans([a for a, _ in answers]))
     return Outcome(status, answers[0][0])
 
 
@@ -216,7 +258,7 @@ def _approve(
     if changed and was_released:
         item.revision += 1
     if not (item.status == ItemStatus.released and not changed):
-        item.status = ItemStatus.approved.value
+        item.status = ItemStatus.approved
     item.answer = answer
     item.updated_at = at
     s.add(item)
@@ -224,7 +266,7 @@ def _approve(
         s,
         item_id=item.id,
         reviewer_id=reviewer_id,
-        verdict=Verdict.approved.value,
+        verdict=Verdict.approved,
         answer=answer,
         reason=reason,
     )
@@ -240,13 +282,20 @@ def _approve(
     )
 
 
-def apply_consensus(s: Session, item: Item, spec: BenchmarkSpec, *, at: datetime) -> None:
-    """Once the item has all its answers, approve it or route it to a reviewer (same transaction)."""
+def apply_consensus(
+    s: Session, item: Item, spec: BenchmarkSpec, *, at: datetime, auto_approve: bool = True
+) -> None:
+    """Once the item has all its answers, approve it or route it to a reviewer (same
+    transaction). ``auto_approve=False`` (a revision of an item that already had all its
+    answers) routes even unanimous answers to a reviewer: only a round's first complete set
+    of answers may approve itself."""
     assert item.id is not None
     current = current_answers(s, item.id)
     if len(current) < spec.review.annotators_per_item:
         return
     outcome = resolve(spec.task, spec.review, current)
+    if outcome.status is ItemStatus.approved and not auto_approve:
+        outcome = Outcome(ItemStatus.consensus, outcome.answer)
     if outcome.status is ItemStatus.approved:
         _approve(
             s,
@@ -260,7 +309,7 @@ def apply_consensus(s: Session, item: Item, spec: BenchmarkSpec, *, at: datetime
         )
     elif item.status != outcome.status:
         before = _snapshot(item)
-        item.status = outcome.status.value
+        item.status = outcome.status
         item.updated_at = at
         s.add(item)
         log_event(
@@ -275,6 +324,22 @@ def apply_consensus(s: Session, item: Item, spec: BenchmarkSpec, *, at: datetime
         )
 
 
+def closed_to_annotators(s: Session, items: Iterable[tuple[int, ItemStatus]]) -> set[int]:
+    """Which of the (item id, status) pairs annotators can no longer revise: released
+    items, and items a reviewer approved or rejected (their latest decision).
+
+    Nothing else counts — not the policy's approval (it would tell an annotator that the
+    others agreed), not a gold marking (gold items must look like any other item): a gold
+    item is closed exactly when a normal item in its place would be.
+    """
+    pairs = list(items)
+    closed = {i for i, status in pairs if status == ItemStatus.released}
+    settled = [i for i, status in pairs if status in (ItemStatus.approved, ItemStatus.rejected)]
+    if settled:
+        closed |= reviewer_settled(s, settled, ignore_reason=GOLD_REASON)
+    return closed
+
+
 @dataclass(frozen=True)
 class DecisionResult:
     """An item after a decision."""
@@ -283,13 +348,6 @@ class DecisionResult:
     status: str
     revision: int
     answer: Any
-
-
-def _locked(s: Session, item_id: int) -> Item:
-    item = lock_item(s, item_id)
-    if item is None:
-        raise NotFoundError(f"item {item_id} does not exist; see `benchsmith items list`")
-    return item
 
 
 def decide(
@@ -303,7 +361,8 @@ def decide(
     now: datetime | None = None,
 ) -> DecisionResult:
     """A reviewer approves (with ``answer``, or the agreed one), rejects (with a reason) or
-    sends the item back for a fresh round of answers."""
+    sends the item back for a fresh round of answers. Refused on an item the reviewer
+    answered themselves (in any round), whatever their role."""
     try:
         verdict = Verdict(verdict)
     except ValueError:
@@ -312,10 +371,15 @@ def decide(
         ) from None
     at = clock(now)
     reason = check_comment(reason)
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         actor = authorize(s, actor, Role.reviewer, "deciding items")
-        item = _locked(s, item_id)
+        item = locked_item(s, item_id)
         _, spec = spec_of(s, item.benchmark_id)
+        if actor.user_id is not None and has_answered(s, item_id, actor.user_id):
+            raise ReviewError(
+                f"item {item_id} has an answer of yours; nobody decides an item they "
+                "answered themselves — leave it to another reviewer"
+            )
         if item.is_gold:
             raise ReviewError(
                 f"item {item_id} is a gold item; change its answer with `items gold` "
@@ -329,7 +393,9 @@ def decide(
                     raise ReviewError(
                         f"item {item_id} has no agreed answer; pick or write the final answer"
                     )
-            answer = normalize_answer(spec.task, answer)
+            answer = validate_answer(spec.task, answer)
+            if spec.task.context_field is not None:  # a reviewer's spans are located too
+                answer = extractive.check_stored_item(s, item_id, spec, answer)
             _approve(
                 s,
                 item,
@@ -345,18 +411,18 @@ def decide(
                 raise ReviewError(f"rejecting item {item_id} needs a reason; say why")
             before = _snapshot(item)
             if verdict is Verdict.rejected:
-                item.status = ItemStatus.rejected.value
+                item.status = ItemStatus.rejected
             else:
                 retire_annotations(s, item_id)
                 reset_assignments(s, item_id, at)
-                item.status = ItemStatus.in_review.value
+                item.status = ItemStatus.in_review
             item.updated_at = at
             s.add(item)
             add_decision(
                 s,
                 item_id=item_id,
                 reviewer_id=actor.user_id,
-                verdict=verdict.value,
+                verdict=verdict,
                 answer=None,
                 reason=reason,
             )
@@ -373,29 +439,35 @@ def decide(
         return DecisionResult(item_id, item.status, item.revision, item.answer)
 
 
+def _set_gold(s: Session, actor: Actor, item: Item, gold: bool, answer: Any) -> None:
+    """Mark (``gold``, with ``answer``) or unmark the item as gold, audited."""
+    assert item.id is not None
+    before = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
+    item.is_gold, item.gold_answer = gold, answer
+    log_event(
+        s,
+        actor=actor.name,
+        action="item.gold" if gold else "item.ungold",
+        entity="item",
+        entity_id=item.id,
+        benchmark_id=item.benchmark_id,
+        before=before,
+        after={"is_gold": gold, "gold_answer": answer},
+    )
+
+
 def mark_gold(
     ws: Workspace, actor: Actor, item_id: int, answer: Any, *, now: datetime | None = None
 ) -> DecisionResult:
     """A lead gives the item a known answer: it is approved with it and, unannounced, mixed
     into every annotator's queue to measure their accuracy."""
     at = clock(now)
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         actor = authorize(s, actor, Role.lead, "marking gold items")
-        item = _locked(s, item_id)
+        item = locked_item(s, item_id)
         _, spec = spec_of(s, item.benchmark_id)
-        answer = normalize_answer(spec.task, answer)
-        before = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
-        item.is_gold, item.gold_answer = True, answer
-        log_event(
-            s,
-            actor=actor.name,
-            action="item.gold",
-            entity="item",
-            entity_id=item_id,
-            benchmark_id=item.benchmark_id,
-            before=before,
-            after={"is_gold": True, "gold_answer": answer},
-        )
+        answer = validate_answer(spec.task, answer)
+        _set_gold(s, actor, item, True, answer)
         if item.status != ItemStatus.approved or item.answer != answer:
             _approve(
                 s,
@@ -403,7 +475,7 @@ def mark_gold(
                 answer,
                 reviewer_id=actor.user_id,
                 actor=actor.name,
-                reason="gold answer",
+                reason=GOLD_REASON,
                 at=at,
                 action="item.decide",
             )
@@ -416,20 +488,10 @@ def unmark_gold(
 ) -> DecisionResult:
     """Stop using the item as gold (it stays approved with its answer)."""
     at = clock(now)
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         actor = authorize(s, actor, Role.lead, "marking gold items")
-        item = _locked(s, item_id)
-        before = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
-        item.is_gold, item.gold_answer, item.updated_at = False, None, at
+        item = locked_item(s, item_id)
+        _set_gold(s, actor, item, False, None)
+        item.updated_at = at
         s.add(item)
-        log_event(
-            s,
-            actor=actor.name,
-            action="item.ungold",
-            entity="item",
-            entity_id=item_id,
-            benchmark_id=item.benchmark_id,
-            before=before,
-            after={"is_gold": False, "gold_answer": None},
-        )
         return DecisionResult(item_id, item.status, item.revision, item.answer)

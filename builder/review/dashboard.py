@@ -14,28 +14,27 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from builder.domain import ItemStatus, Role
 from builder.review._common import bench_in, clock
 from builder.review.agreement import (
     PairwiseKappa,
     fleiss_kappa,
     krippendorff_alpha,
+    mean_pairwise_token_f1,
     pairwise_cohen,
     per_label_agreement,
     percent_agreement,
 )
 from builder.review.auth import Actor, authorize
 from builder.review.consensus import answer_key
+from builder.review.duplicates import Duplicates, duplicates_from
+from builder.review.extractive import span_agreement, span_note
+from builder.spans import is_unanswerable
 from builder.spec import TaskSpec, TaskType
-from builder.store.models import Role
-from builder.store.pool import item_counts
-from builder.store.review import transaction
-from builder.store.review_views import (
-    AnswerRow,
-    answer_rows,
-    approved_rows,
-    latest_curation_report,
-    work_log,
-)
+from builder.store.annotations import AnswerRow, answer_rows
+from builder.store.items import approved_rows, item_counts
+from builder.store.leases import work_log
+from builder.store.runs import latest_run
 from builder.workspace import Workspace
 
 __all__ = [
@@ -68,6 +67,8 @@ class AgreementReport:
     pairwise: PairwiseKappa | None = None
     per_label: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    token_f1: float | None = None
+    """Reference answers only: mean pairwise SQuAD token F1 between annotators' answers."""
 
 
 def _numeric(labels: Sequence[str]) -> dict[str, float] | None:
@@ -91,6 +92,12 @@ def _fleiss(units: dict[int, list[Any]], categories: list[Any]) -> float | None:
                 row[index[lab]] += 1
             table.append(row)
     return fleiss_kappa(table)
+
+
+def _span_f1(by_item: dict[int, dict[str, Any]], items: list[int]) -> float | None:
+    """Mean pairwise token F1 of extractive spans (:func:`extractive.span_agreement`)."""
+    f1 = span_agreement({i: list(by_item[i].values()) for i in items})["mean_pairwise_f1"]
+    return None if f1 is None else float(f1)
 
 
 def agreement_from(task: TaskSpec, rows: Sequence[AnswerRow]) -> AgreementReport:
@@ -117,6 +124,10 @@ def agreement_from(task: TaskSpec, rows: Sequence[AnswerRow]) -> AgreementReport
         keyed: dict[Any, dict[str, Any]] = units
         categories: list[Any] = [False, True]
         note = "multilabel: α, κ computed over yes/no decisions per (item, label)"
+    elif task.context_field is not None:  # extractive: α over "unanswerable", F1 of spans
+        keyed = {i: {n: is_unanswerable(a) for n, a in by_item[i].items()} for i in items}
+        categories, per_label = [False, True], {}
+        note = span_note(span_agreement({i: list(by_item[i].values()) for i in items}))
     else:
         keyed = {i: {n: answer_key(task, a) for n, a in by_item[i].items()} for i in items}
         categories = sorted({v for a in keyed.values() for v in a.values()}, key=str)
@@ -127,13 +138,15 @@ def agreement_from(task: TaskSpec, rows: Sequence[AnswerRow]) -> AgreementReport
                     {i: list(a.values()) for i, a in keyed.items()}
                 ).items()
             }
-            if task.type is TaskType.classification
+            if task.type in (TaskType.classification, TaskType.multiple_choice)
             else {}
         )
         note = (
             "reference answers: agreement means the same text after normalising case, "
-            "spacing and punctuation"
+            "Unicode form, spacing, punctuation (dashes, quotes) and articles"
             if task.type is TaskType.reference_answer
+            else "multiple choice: α is nominal over the choice letters picked"
+            if task.type is TaskType.multiple_choice
             else ""
         )
     cols = list(keyed)
@@ -153,6 +166,11 @@ def agreement_from(task: TaskSpec, rows: Sequence[AnswerRow]) -> AgreementReport
         else None,
         per_label=per_label,
         note=note,
+        token_f1=mean_pairwise_token_f1({i: [str(a) for a in by_item[i].values()] for i in items})
+        if task.type is TaskType.reference_answer and items and task.context_field is None
+        else _span_f1(by_item, items)
+        if task.context_field is not None and items
+        else None,
     )
     numbers = _numeric(task.labels) if task.type is TaskType.classification else None
     if numbers and cols:
@@ -211,7 +229,7 @@ def annotators_from(
         if r.is_gold and r.gold_answer is not None:
             gold_n[r.annotator] += 1
             gold_ok[r.annotator] += answer_key(task, r.answer) == answer_key(task, r.gold_answer)
-        elif r.status in ("approved", "released") and r.final_answer is not None:
+        elif r.status in (ItemStatus.approved, ItemStatus.released) and r.final_answer is not None:
             final_n[r.annotator] += 1
             final_ok[r.annotator] += answer_key(task, r.answer) == answer_key(task, r.final_answer)
     seconds: dict[str, list[float]] = defaultdict(list)
@@ -295,6 +313,8 @@ class Dashboard:
     agreement: AgreementReport
     label_distribution: dict[str, int]
     coverage: Coverage | None
+    duplicates: Duplicates | None = None
+    """Duplicate removal of the latest curation run (None: no curation run)."""
 
     @property
     def total(self) -> int:
@@ -307,7 +327,7 @@ def build_dashboard(
 ) -> Dashboard:
     """Read and compute the dashboard (reviewers and leads only: it shows everyone's work)."""
     at = clock(now)
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         authorize(s, actor, Role.reviewer, "seeing the dashboard")
         bench, spec = bench_in(s, ws, benchmark)
         assert bench.id is not None
@@ -315,7 +335,8 @@ def build_dashboard(
         rows = answer_rows(s, bench.id)
         log = work_log(s, bench.id)
         approved = approved_rows(s, bench.id)
-        report = latest_curation_report(s, bench.id)
+        run = latest_run(s, bench.id)
+        report = dict(run.report) if run is not None else None
     stats, daily = annotators_from(spec.task, rows, log, at)
     return Dashboard(
         benchmark=bench.name,
@@ -326,4 +347,5 @@ def build_dashboard(
         agreement=agreement_from(spec.task, rows),
         label_distribution=label_distribution_from(spec.task, [a for _, _, a in approved]),
         coverage=coverage_from(report, approved),
+        duplicates=duplicates_from(report),
     )

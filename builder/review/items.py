@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from builder.conversation import redact_turns
+from builder.domain import ItemStatus, Role
 from builder.errors import NotFoundError, ReviewError
 from builder.review._common import bench_in, spec_of
 from builder.review.auth import Actor, authorize, operator
@@ -24,18 +26,18 @@ from builder.review.consensus import (
     unmark_gold,
 )
 from builder.spec import BenchmarkSpec
+from builder.store.annotations import annotation_history, current_annotations
 from builder.store.audit import history
-from builder.store.models import Annotation, AuditEvent, Item, ItemStatus, Record, Role
-from builder.store.review import (
+from builder.store.decisions import decisions_of
+from builder.store.items import (
+    ItemRow,
     ItemView,
     adjudication_item_ids,
-    current_annotations,
     item_with_record,
     items_by_source,
-    transaction,
 )
-from builder.store.review_views import ItemRow, annotation_history, decisions_of
-from builder.store.review_views import list_items as _list_items
+from builder.store.items import list_items as _list_items
+from builder.store.models import Annotation, AuditEvent, Item, Record
 from builder.workspace import Workspace
 
 __all__ = [
@@ -58,7 +60,9 @@ def item_fields(spec: BenchmarkSpec, item: ItemView) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in spec.task.input_fields:
         if name == spec.source.text_field and item.text is not None:
-            out[name] = item.text
+            value = item.data.get(name)
+            # A conversation is redacted turn by turn (item.text is its role-tagged text).
+            out[name] = redact_turns(value) if isinstance(value, list) else item.text
         elif name == spec.source.text_field and name not in item.data:
             out[name] = item.record_text
         else:
@@ -141,7 +145,7 @@ def _load(s: Session, item_id: int) -> tuple[Item, Record]:
 
 def get_case(ws: Workspace, actor: Actor, item_id: int) -> Case:
     """One item with every current answer and who gave it (reviewers only)."""
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         authorize(s, actor, Role.reviewer, "seeing other people's answers")
         item, record = _load(s, item_id)
         _, spec = spec_of(s, item.benchmark_id)
@@ -155,14 +159,20 @@ def adjudication_queue(
     benchmark: str | None = None,
     limit: int = 50,
 ) -> list[Case]:
-    """Items waiting for a reviewer: disagreements first, then agreed-but-flagged ones."""
-    with transaction(ws.db) as s:
-        authorize(s, actor, Role.reviewer, "adjudicating")
+    """Items waiting for a reviewer: disagreements first, then agreed-but-flagged ones.
+
+    Items the reviewer answered themselves are left out: they go to another reviewer
+    (:func:`builder.review.consensus.decide` refuses them too).
+    """
+    with ws.db.session() as s:
+        actor = authorize(s, actor, Role.reviewer, "adjudicating")
         bench, spec = bench_in(s, ws, benchmark)
         assert bench.id is not None
         out: list[Case] = []
-        for status in (ItemStatus.conflict.value, ItemStatus.consensus.value):
-            for item_id in adjudication_item_ids(s, bench.id, [status], limit - len(out)):
+        for status in (ItemStatus.conflict, ItemStatus.consensus):
+            for item_id in adjudication_item_ids(
+                s, bench.id, [status], limit - len(out), not_answered_by=actor.user_id
+            ):
                 item, record = _load(s, item_id)
                 out.append(_case(s, spec, item, record))
         return out
@@ -192,7 +202,7 @@ class ItemHistory:
 
 def item_history(ws: Workspace, actor: Actor, item_id: int) -> ItemHistory:
     """An item's answers, decisions and audit events (reviewers only)."""
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         authorize(s, actor, Role.reviewer, "seeing item history")
         item, record = _load(s, item_id)
         _, spec = spec_of(s, item.benchmark_id)
@@ -209,7 +219,7 @@ def item_history(ws: Workspace, actor: Actor, item_id: int) -> ItemHistory:
 
 def find_item(ws: Workspace, source_id: str, *, benchmark: str | None = None) -> int:
     """The id of the benchmark's item made from the record ``source_id``."""
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         bench, _ = bench_in(s, ws, benchmark)
         assert bench.id is not None
         item = items_by_source(s, bench.id, [source_id]).get(source_id)
@@ -233,7 +243,7 @@ def list_items(
         raise ReviewError(
             f"unknown status {status!r}; use one of {', '.join(s.value for s in ItemStatus)}"
         )
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         bench, _ = bench_in(s, ws, benchmark)
         assert bench.id is not None
         return _list_items(s, bench.id, status=status, limit=limit)

@@ -9,8 +9,16 @@ Rules:
   once and the item comes back to the skipper only when nothing else is left;
 * items already started come first (they finish sooner), then new ones, in id order;
 * gold items (a known answer) are mixed in unannounced, about one in :data:`GOLD_EVERY`;
+* nothing an annotator gets back depends on other people's answers or on whether the item
+  is gold: :func:`submit` says only that the answer was saved (:class:`Saved`, no status),
+  :func:`my_answers` shows their own answers and whether each is still revisable (until a
+  reviewer decides the item or it is released, for every item alike), :func:`progress`
+  counts answers, not items, so their own submit always moves it by exactly one, and a
+  refusal reads the same whatever the others answered;
+* a revision of an item that already has all its answers goes to a reviewer; only the
+  first complete set of answers can approve itself (see ``builder/review/consensus.py``);
 * concurrency: the item row is locked before its slots are counted
-  (``builder/store/review.py``), so with any number of annotators at once no item ever
+  (``builder/store/leases.py``), so with any number of annotators at once no item ever
   gets more answers than asked for, and an answer is either saved or refused with a
   reason — never dropped silently.
 """
@@ -25,23 +33,29 @@ from typing import Any
 
 from sqlmodel import Session
 
-from builder.errors import NotFoundError, ReviewError
-from builder.review._common import bench_in, clock, spec_of
+from builder.domain import ItemStatus, Role
+from builder.errors import ReviewError
+from builder.review import extractive
+from builder.review._common import bench_in, clock, locked_item, spec_of
 from builder.review.auth import Actor, authorize
 from builder.review.consensus import (
-    DECIDED,
     OPEN,
     apply_consensus,
     check_comment,
-    normalize_answer,
+    closed_to_annotators,
     normalize_flags,
+    validate_answer,
 )
 from builder.review.items import AnswerView, item_fields
 from builder.spec import BenchmarkSpec
+from builder.store.annotations import add_annotation, current_answers, my_current_annotation
+from builder.store.annotations import my_answers as _my_answers
 from builder.store.audit import log_event
+from builder.store.items import item_counts, item_view
 from builder.store.leases import (
     LeaseRow,
     active_lease,
+    answers_given,
     completed_count,
     has_gold,
     lease_rows,
@@ -50,24 +64,14 @@ from builder.store.leases import (
     set_lease,
     skip_lease,
 )
-from builder.store.models import Item, ItemStatus, Role
-from builder.store.pool import item_counts
-from builder.store.review import (
-    add_annotation,
-    item_view,
-    lock_item,
-    my_current_annotation,
-    transaction,
-)
-from builder.store.review import (
-    my_answers as _my_answers,
-)
+from builder.store.models import Item
 from builder.workspace import Workspace
 
 __all__ = [
     "GOLD_EVERY",
     "MyAnswer",
     "Progress",
+    "Saved",
     "SubmitResult",
     "Task",
     "my_answers",
@@ -101,8 +105,21 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Saved:
+    """What an annotator learns of their submitted answer: that it was saved. Nothing else —
+    not the item's status, which would tell them what the others answered."""
+
+    item_id: int
+    revised: bool
+    """True when the answer replaced the annotator's earlier one."""
+    unchanged: bool = False
+    """True when it repeated their current answer exactly (nothing was written)."""
+
+
+@dataclass(frozen=True)
 class SubmitResult:
-    """What became of a submitted answer."""
+    """What became of a submitted answer, for the library and the lead's import (never for
+    the annotator: see :class:`Saved`)."""
 
     item_id: int
     status: str
@@ -128,7 +145,7 @@ def _take(
     *,
     bench_id: int,
     annotator_id: int,
-    statuses: Sequence[str],
+    statuses: Sequence[ItemStatus],
     per_item: int,
     at: datetime,
     until: datetime,
@@ -178,7 +195,7 @@ def next_item(
 ) -> Task | None:
     """The annotator's current item (its lease renewed) or a newly leased one; None when done."""
     at = clock(now)
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         actor, uid = _annotator(s, actor)
         bench, spec = bench_in(s, ws, benchmark)
         assert bench.id is not None
@@ -196,8 +213,8 @@ def next_item(
                 set_lease(s, item_id=item_id, annotator_id=uid, now=at, expires_at=until)
                 return _task(s, spec, item_id, until)
         for statuses, skipped in (
-            ((ItemStatus.in_review.value,), False),
-            ((ItemStatus.candidate.value,), False),
+            ((ItemStatus.in_review,), False),
+            ((ItemStatus.candidate,), False),
             (tuple(sorted(OPEN)), True),
         ):
             item_id = _take(
@@ -232,7 +249,13 @@ def record_answer(
     Shared by :func:`submit` and the CLI import so both follow the same rules.
     """
     assert item.id is not None and actor.user_id is not None
-    answer = normalize_answer(spec.task, answer)
+    answer = validate_answer(spec.task, answer)
+    if spec.task.context_field is not None:  # spans located and checked in the context
+        view = item_view(s, item.id)
+        assert view is not None
+        answer = extractive.check_item_answer(
+            view.source_id, item_fields(spec, view), spec, answer
+        )
     flag_list = normalize_flags(flags)
     text = check_comment(comment)
     uid, k = actor.user_id, spec.review.annotators_per_item
@@ -241,23 +264,19 @@ def record_answer(
         # Repeating an answer is a no-op even once decided, so re-imports are idempotent.
         if (mine.answer, list(mine.flags), mine.comment) == (answer, flag_list, text):
             return SubmitResult(item.id, item.status, revised=False, unchanged=True)
-        if item.status in DECIDED and not item.is_gold:
-            raise ReviewError(
-                f"item {item.id} is already {item.status}; answers can be revised only "
-                "until the item is decided — ask a reviewer to send it back"
-            )
+        _check_revisable(s, item)
     else:
-        if item.status not in OPEN and not item.is_gold:
-            raise ReviewError(
-                f"item {item.id} is {item.status} and takes no more answers; take the next item"
-            )
         rows = lease_rows(s, item.id)
         own = next((r for r in rows if r.annotator_id == uid), None)
         holds = own is not None and own.holds_slot(at)
-        if not item.is_gold and not holds and _others_holding(rows, uid, at) >= k:
+        full = not holds and _others_holding(rows, uid, at) >= k
+        expired = own is not None and full
+        # One message whatever the item's status: "conflict" or "approved" here would tell
+        # a late annotator what the others answered.
+        if not item.is_gold and (item.status not in OPEN or full):
             raise ReviewError(
-                f"item {item.id} already has its {k} annotator(s)"
-                + (" — your lease expired and the slot was taken" if own is not None else "")
+                f"item {item.id} takes no more answers"
+                + (" — your lease expired and the slot was taken" if expired else "")
                 + "; your answer was not saved, take the next item"
             )
         set_lease(s, item_id=item.id, annotator_id=uid, now=at, expires_at=at, completed=True,
@@ -282,12 +301,28 @@ def record_answer(
         },
     )
     item.updated_at = at
-    if not item.is_gold:
+    if item.is_gold:
+        # Gold answers never change the item; the same read as for any other item keeps a
+        # gold item's submit from being the quick one.
+        current_answers(s, item.id)
+    else:
         if item.status == ItemStatus.candidate:
-            item.status = ItemStatus.in_review.value
-        apply_consensus(s, item, spec, at=at)
+            item.status = ItemStatus.in_review
+        # A revision never approves: only the first complete set of answers may.
+        apply_consensus(s, item, spec, at=at, auto_approve=mine is None)
     s.add(item)
     return SubmitResult(item.id, item.status, revised=mine is not None)
+
+
+def _check_revisable(s: Session, item: Item) -> None:
+    """Refuse a revision once a reviewer decided the item or it was released — the same
+    refusal, in the same words, for gold and normal items."""
+    assert item.id is not None
+    if closed_to_annotators(s, [(item.id, item.status)]):
+        raise ReviewError(
+            f"item {item.id} is closed: a reviewer decided it or it was released, so answers "
+            "can no longer be revised — ask a reviewer to send it back"
+        )
 
 
 def _annotator(s: Session, actor: Actor) -> tuple[Actor, int]:
@@ -300,13 +335,6 @@ def _annotator(s: Session, actor: Actor) -> tuple[Actor, int]:
     return actor, actor.user_id
 
 
-def _locked(s: Session, item_id: int) -> Item:
-    item = lock_item(s, item_id)
-    if item is None:
-        raise NotFoundError(f"item {item_id} does not exist; see `benchsmith items list`")
-    return item
-
-
 def submit(
     ws: Workspace,
     actor: Actor,
@@ -316,22 +344,24 @@ def submit(
     flags: Iterable[str] = (),
     comment: str | None = "",
     now: datetime | None = None,
-) -> SubmitResult:
-    """Save the annotator's answer (or revise it while the item is undecided)."""
+) -> Saved:
+    """Save the annotator's answer (or revise it until a reviewer decides the item or it is
+    released). Says only that it was saved: labeling is blind."""
     at = clock(now)
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         actor, _ = _annotator(s, actor)
-        item = _locked(s, item_id)
+        item = locked_item(s, item_id)
         _, spec = spec_of(s, item.benchmark_id)
-        return record_answer(s, actor, item, spec, answer, flags=flags, comment=comment, at=at)
+        done = record_answer(s, actor, item, spec, answer, flags=flags, comment=comment, at=at)
+        return Saved(done.item_id, revised=done.revised, unchanged=done.unchanged)
 
 
 def skip(ws: Workspace, actor: Actor, item_id: int, *, now: datetime | None = None) -> None:
     """Give the item back: its slot frees at once; it returns to this annotator last."""
     at = clock(now)
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         actor, uid = _annotator(s, actor)
-        item = _locked(s, item_id)
+        item = locked_item(s, item_id)
         if not skip_lease(s, item_id=item_id, annotator_id=uid, now=at):
             raise ReviewError(f"item {item_id} is not leased to {actor.name!r}; nothing to skip")
         log_event(
@@ -345,22 +375,25 @@ def skip(ws: Workspace, actor: Actor, item_id: int, *, now: datetime | None = No
 
 
 def open_answered(ws: Workspace, actor: Actor, item_id: int) -> Task:
-    """An item the annotator already answered, with their answer, for revising it."""
-    with transaction(ws.db) as s:
+    """An item the annotator already answered, with their answer, for revising it (refused,
+    as a revision would be, once a reviewer decided it or it was released)."""
+    with ws.db.session() as s:
         actor, uid = _annotator(s, actor)
         mine = my_current_annotation(s, item_id, uid)
         if mine is None:
             raise ReviewError(
                 f"{actor.name!r} has no current answer to item {item_id}; take items from the queue"
             )
-        item = _locked(s, item_id)
+        item = locked_item(s, item_id)
+        _check_revisable(s, item)
         _, spec = spec_of(s, item.benchmark_id)
         return _task(s, spec, item_id, None, AnswerView.of(mine, actor.name))
 
 
 @dataclass(frozen=True)
 class MyAnswer:
-    """One of the annotator's own answers."""
+    """One of the annotator's own answers, and nothing of anyone else's: every field depends
+    only on what they did and on whether a reviewer decided the item or it was released."""
 
     item_id: int
     source_id: str
@@ -369,17 +402,26 @@ class MyAnswer:
     comment: str
     created_at: datetime
     revisable: bool
+    """Until a reviewer decides the item or it is released (gold items alike)."""
+    revised: bool = False
+    """True when this answer replaced their earlier one."""
+
+    @property
+    def status(self) -> str:
+        """``answered``, ``revised`` or ``closed`` (no longer revisable)."""
+        return "closed" if not self.revisable else "revised" if self.revised else "answered"
 
 
 def my_answers(
     ws: Workspace, actor: Actor, *, benchmark: str | None = None, limit: int = 50
 ) -> list[MyAnswer]:
     """The annotator's current answers, newest first (only their own: labeling is blind)."""
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         actor, uid = _annotator(s, actor)
         bench, _ = bench_in(s, ws, benchmark)
         assert bench.id is not None
         rows = _my_answers(s, benchmark_id=bench.id, annotator_id=uid, limit=limit)
+        closed = closed_to_annotators(s, [(a.item_id, i.status) for a, i, _ in rows])
         return [
             MyAnswer(
                 a.item_id,
@@ -388,7 +430,8 @@ def my_answers(
                 list(a.flags),
                 a.comment,
                 a.created_at,
-                revisable=i.is_gold or i.status not in DECIDED,
+                revisable=a.item_id not in closed,
+                revised=a.supersedes_id is not None,
             )
             for a, i, sid in rows
         ]
@@ -396,34 +439,44 @@ def my_answers(
 
 @dataclass(frozen=True)
 class Progress:
-    """How far the benchmark (and this annotator) got."""
+    """How far the benchmark (and this annotator) got, in answers.
+
+    Answers, not items: an annotator's own answer always adds exactly one to ``given``,
+    whether it was an item's first answer or its last, a gold item's or not. (A count of
+    items with all their answers would move on some submits and not on others, telling the
+    annotator whether someone else had answered that item — and never on a gold item.)
+    """
 
     total: int
     """Items in the benchmark."""
-    answered: int
-    """Items with all their answers (routed, decided or released)."""
+    needed: int
+    """Answers the benchmark asks for: items × annotators per item."""
+    given: int
+    """Answers given so far, by everyone (gold items' included)."""
     mine: int
     """Items this annotator answered."""
 
     @property
     def fraction(self) -> float:
-        """Share of items with all their answers (0 when there are none)."""
-        return self.answered / self.total if self.total else 0.0
+        """Share of the needed answers given (0 when none are needed; at most 1)."""
+        return min(1.0, self.given / self.needed) if self.needed else 0.0
 
 
 def progress(ws: Workspace, actor: Actor, *, benchmark: str | None = None) -> Progress:
-    """Counts for the annotator's progress bar."""
-    with transaction(ws.db) as s:
+    """Counts for the annotator's progress bar (aggregates only: see :class:`Progress`)."""
+    with ws.db.session() as s:
         actor = authorize(s, actor, Role.annotator, "labeling")
-        bench, _ = bench_in(s, ws, benchmark)
+        bench, spec = bench_in(s, ws, benchmark)
         assert bench.id is not None
-        counts = item_counts(s, bench.id)
+        total = sum(item_counts(s, bench.id).values())
         mine = (
             completed_count(s, benchmark_id=bench.id, annotator_id=actor.user_id)
             if actor.user_id is not None
             else 0
         )
-        total = sum(counts.values())
         return Progress(
-            total=total, answered=total - sum(counts.get(x, 0) for x in OPEN), mine=mine
+            total=total,
+            needed=total * spec.review.annotators_per_item,
+            given=answers_given(s, bench.id),
+            mine=mine,
         )

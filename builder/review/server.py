@@ -7,6 +7,7 @@ Used by ``benchsmith review`` and the demo. The app reads its :class:`Settings` 
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 import signal
 import socket
@@ -24,7 +25,37 @@ from builder.config import Settings
 from builder.errors import ConfigError, ReviewError
 from builder.workspace import open_workspace
 
-__all__ = ["AppServer", "app_command", "app_env", "app_script", "serve", "start_app"]
+__all__ = [
+    "AppServer",
+    "app_command",
+    "app_env",
+    "app_script",
+    "is_loopback",
+    "plain_http_warning",
+    "serve",
+    "start_app",
+]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    host = host.strip().strip("[]").lower().rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_warning(host: str) -> str | None:
+    """The one line ``serve`` prints on stderr when other machines can reach the app."""
+    if is_loopback(host):
+        return None
+    return (
+        f"serving on {host} over plain HTTP: passwords and sessions cross the network "
+        "unencrypted unless a TLS proxy is in front (see the README, Serving to a team)"
+    )
 
 
 def app_script() -> Path:
@@ -152,8 +183,15 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8501,
     echo: Callable[[str], None] = print,
+    warn: Callable[[str], None] | None = None,
 ) -> int:
-    """Run the app in the foreground until it exits or Ctrl+C; returns its exit code."""
+    """Run the app in the foreground until it exits or Ctrl+C; returns its exit code.
+
+    ``warn`` (default: stderr) gets :func:`plain_http_warning` for a non-loopback ``host``.
+    """
+    warning = plain_http_warning(host)
+    if warning is not None:
+        (warn or (lambda line: print(f"Warning: {line}", file=sys.stderr)))(warning)
     server = start_app(settings, host=host, port=port)
     echo(f"review app running at {server.url}  (log: {server.log}; Ctrl+C stops it)")
 

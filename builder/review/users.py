@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from builder.domain import Role
 from builder.errors import NotFoundError, ReviewError
 from builder.review.auth import (
     Actor,
@@ -22,10 +23,10 @@ from builder.review.auth import (
     verify_password,
 )
 from builder.store.audit import log_event
-from builder.store.models import Role, User
-from builder.store.review import add_user as _insert_user
-from builder.store.review import get_user, transaction
-from builder.store.review import list_users as _all_users
+from builder.store.models import User
+from builder.store.users import add_user as _insert_user
+from builder.store.users import get_user
+from builder.store.users import list_users as _all_users
 from builder.workspace import Workspace
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "list_users",
     "set_password",
     "set_role",
+    "unlock_user",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
@@ -107,14 +109,14 @@ def add_user(
     check_name(name)
     role = parse_role(str(role))
     hashed = hash_password(password) if password is not None else None
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         authorize(s, actor, Role.lead, "adding users")
         if get_user(s, name) is not None:
             raise ReviewError(
                 f"user {name!r} already exists; pick another name or change it with "
                 "`benchsmith users set-role` / `users set-password`"
             )
-        user = _insert_user(s, name=name, role=role.value, password_hash=hashed)
+        user = _insert_user(s, name=name, role=role, password_hash=hashed)
         log_event(
             s,
             actor=actor.name,
@@ -128,7 +130,7 @@ def add_user(
 
 def list_users(ws: Workspace) -> list[UserInfo]:
     """Every user, by name."""
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         return [UserInfo.of(u) for u in _all_users(s)]
 
 
@@ -144,7 +146,7 @@ def _change(
     ws: Workspace, name: str, actor: Actor | None, action: str, field: str, value: object
 ) -> UserInfo:
     actor = actor or operator()
-    with transaction(ws.db) as s:
+    with ws.db.session() as s:
         authorize(s, actor, Role.lead, "managing users")
         user = _get(s, name)
         before = getattr(user, field)
@@ -183,7 +185,7 @@ def enable_user(ws: Workspace, name: str, *, actor: Actor | None = None) -> User
 
 def set_role(ws: Workspace, name: str, role: Role | str, *, actor: Actor | None = None) -> UserInfo:
     """Change a user's role (audited as a role change)."""
-    return _change(ws, name, actor, "user.role", "role", parse_role(str(role)).value)
+    return _change(ws, name, actor, "user.role", "role", parse_role(str(role)))
 
 
 def set_password(
@@ -193,6 +195,30 @@ def set_password(
     return _change(ws, name, actor, "user.password", "password_hash", hash_password(password))
 
 
+def unlock_user(ws: Workspace, name: str, *, actor: Actor | None = None) -> UserInfo:
+    """Lift every login lock on ``name`` (per address, for new addresses, address-wide).
+
+    The failures before it stop counting: the throttle reads back to the last
+    ``user.unlock`` (or ``user.password``) event.
+    """
+    actor = actor or operator()
+    with ws.db.session() as s:
+        authorize(s, actor, Role.lead, "managing users")
+        user = _get(s, name)
+        before = {"failed_logins": user.failed_logins, "locked_until": user.locked_until}
+        user.failed_logins, user.locked_until = 0, None
+        s.add(user)
+        log_event(
+            s,
+            actor=actor.name,
+            action="user.unlock",
+            entity="user",
+            entity_id=name,
+            before={k: v.isoformat() if isinstance(v, datetime) else v for k, v in before.items()},
+        )
+        return UserInfo.of(user)
+
+
 def ensure_demo_users(ws: Workspace) -> list[tuple[str, str, str | None]]:
     """Create the demo logins that are missing; return (name, role, password) for each.
 
@@ -200,7 +226,7 @@ def ensure_demo_users(ws: Workspace) -> list[tuple[str, str, str | None]]:
     """
     out: list[tuple[str, str, str | None]] = []
     for name, role, password in DEMO_USERS:
-        with transaction(ws.db) as s:
+        with ws.db.session() as s:
             existing = get_user(s, name)
             stored = existing.password_hash if existing is not None else None
         if existing is None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from builder.store.models import AuditEvent
 
-__all__ = ["history", "log_event"]
+__all__ = ["history", "log_event", "recent_events"]
 
 
 def log_event(
@@ -44,3 +46,27 @@ def history(session: Session, *, entity: str, entity_id: str | int) -> list[Audi
         .order_by(col(AuditEvent.id))
     )
     return list(session.exec(stmt))
+
+
+def recent_events(
+    session: Session,
+    *,
+    actions: Collection[str],
+    since: datetime | None,
+    limit: int,
+    entity: str | None = None,
+    entity_id: str | None = None,
+) -> list[AuditEvent]:
+    """Events of these actions at or after ``since`` (of one entity if given), newest first.
+
+    At most ``limit``: the login throttle reads its counters from here, and an attack must
+    not make each login read an unbounded history.
+    """
+    stmt = select(AuditEvent).where(col(AuditEvent.action).in_(list(actions)))
+    if since is not None:
+        stmt = stmt.where(col(AuditEvent.at) >= since)
+    if entity is not None:
+        stmt = stmt.where(AuditEvent.entity == entity)
+    if entity_id is not None:
+        stmt = stmt.where(AuditEvent.entity_id == entity_id)
+    return list(session.exec(stmt.order_by(col(AuditEvent.id).desc()).limit(limit)))

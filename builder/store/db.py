@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,7 @@ from sqlmodel import Session
 
 from builder.errors import StoreError
 
-__all__ = ["Database", "alembic_config", "head_revision"]
+__all__ = ["Database", "alembic_config", "head_revision", "run_core"]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -36,11 +38,46 @@ def head_revision() -> str:
     return head
 
 
+def run_core(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+    """Run a Core statement on the session's connection and return the result."""
+    # The ORM execution path costs a few hundred microseconds a statement, more than SQLite
+    # takes to run most of the queue's queries.
+    return session.connection().execute(stmt, params or {})
+
+
+# SQLite serialises writers anyway (BEGIN IMMEDIATE). Queuing this process's threads on a
+# lock first replaces SQLite's sleep-and-retry busy handler (sleeps of up to 100 ms) with a
+# prompt hand-over; other processes still wait through busy_timeout. Re-entrant, so a thread
+# that nests sessions meets SQLite's own rules, not a deadlock of ours; the wait is bounded
+# by the busy timeout, after which SQLite decides as it would without the lock.
+_SQLITE_LOCKS: dict[str, threading.RLock] = {}
+_SQLITE_LOCKS_GUARD = threading.Lock()
+_BUSY_TIMEOUT_S = 30
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by the owner only (0600), if there is none.
+
+    The database holds password hashes. SQLite gives the ``-wal`` and ``-shm`` files it
+    creates beside a database the database file's mode, so they are private too. A folder
+    made here is 0700. An existing file keeps its mode (a team may share it on purpose).
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    os.chmod(path, 0o600)  # whatever the umask
+
+
 def _sqlite_engine(url: str) -> Engine:
-    path = url.split("///", 1)[1] if "///" in url else ""
+    path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _create_private(Path(path))
+    engine = create_engine(
+        url, connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False}
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -50,7 +87,7 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_S * 1000}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk ingest updates a large index
@@ -66,7 +103,10 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 class Database:
-    """One database: an engine plus sessions; migrated to head on open."""
+    """One database: an engine plus sessions; migrated to head on open.
+
+    :meth:`session` is the only way into a transaction.
+    """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
@@ -119,16 +159,32 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session committed on success and rolled back on any error."""
-        session = Session(self.engine, expire_on_commit=False)
+        """One transaction: committed on success, rolled back on any error.
+
+        On SQLite this process's threads take turns (see ``_SQLITE_LOCKS``).
+        """
+        lock = self._sqlite_lock()
+        held = lock is not None and lock.acquire(timeout=_BUSY_TIMEOUT_S)
         try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+            session = Session(self.engine, expire_on_commit=False)
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
         finally:
-            session.close()
+            if held:
+                assert lock is not None
+                lock.release()
+
+    def _sqlite_lock(self) -> threading.RLock | None:
+        if not self.is_sqlite:
+            return None
+        with _SQLITE_LOCKS_GUARD:
+            return _SQLITE_LOCKS.setdefault(self.url, threading.RLock())
 
     def dispose(self) -> None:
         """Close every pooled connection."""

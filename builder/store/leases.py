@@ -19,13 +19,16 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from builder.store.models import Assignment, Item
+from builder.domain import ItemStatus
+from builder.store.db import run_core
+from builder.store.models import Assignment, Item, User
 
 __all__ = [
     "LeaseRow",
     "active_lease",
+    "answers_given",
     "completed_count",
     "has_gold",
     "lease_rows",
@@ -34,9 +37,10 @@ __all__ = [
     "reset_assignments",
     "set_lease",
     "skip_lease",
+    "work_log",
 ]
 
-OPEN_STATUSES = ("candidate", "in_review")
+OPEN_STATUSES = (ItemStatus.candidate, ItemStatus.in_review)
 
 _A = Assignment.__table__  # type: ignore[attr-defined]
 _I = Item.__table__  # type: ignore[attr-defined]
@@ -56,12 +60,6 @@ class LeaseRow(NamedTuple):
     def holds_slot(self, now: datetime) -> bool:
         """Done, or leased and not yet expired (a skip frees the slot)."""
         return self.completed_at is not None or (self.skipped_at is None and self.expires_at > now)
-
-
-def _run(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> Any:
-    # Core statements go straight to the session's connection: the ORM execution path costs
-    # a few hundred microseconds a statement, more than SQLite takes to run most of these.
-    return session.connection().execute(stmt, params or {})
 
 
 def _holds_slot(a: Any, now: Any) -> ColumnElement[bool]:
@@ -98,31 +96,31 @@ def active_lease(
 ) -> int | None:
     """The item this annotator holds an unexpired, unfinished lease on, if any."""
     params = {"uid": annotator_id, "bench": benchmark_id, "now": now}
-    return _run(session, _q_active_lease(), params).scalar()
+    return run_core(session, _q_active_lease(), params).scalar()
 
 
 @functools.cache
-def _q_completed() -> Any:
-    return (
-        select(func.count())
-        .select_from(_A)
-        .join(_I, _I.c.id == _A.c.item_id)
-        .where(
-            _A.c.annotator_id == bindparam("uid"),
-            _A.c.completed_at.is_not(None),
-            _I.c.benchmark_id == bindparam("bench"),
-        )
-    )
+def _q_completed(per_annotator: bool) -> Any:
+    """Finished slots in the benchmark (``bench``): everyone's, or one annotator's (``uid``)."""
+    where = [_A.c.completed_at.is_not(None), _I.c.benchmark_id == bindparam("bench")]
+    if per_annotator:
+        where.insert(0, _A.c.annotator_id == bindparam("uid"))
+    return select(func.count()).select_from(_A).join(_I, _I.c.id == _A.c.item_id).where(*where)
 
 
 def completed_count(session: Session, *, benchmark_id: int, annotator_id: int) -> int:
     """How many items of the benchmark this annotator has answered."""
     params = {"uid": annotator_id, "bench": benchmark_id}
-    return int(_run(session, _q_completed(), params).scalar_one())
+    return int(run_core(session, _q_completed(True), params).scalar_one())
+
+
+def answers_given(session: Session, benchmark_id: int) -> int:
+    """How many answers everyone together has given in the benchmark (finished slots)."""
+    return int(run_core(session, _q_completed(False), {"bench": benchmark_id}).scalar_one())
 
 
 @functools.cache
-def _q_pick(statuses: tuple[str, ...], skipped: bool, excluding: bool) -> Any:
+def _q_pick(statuses: tuple[ItemStatus, ...], skipped: bool, excluding: bool) -> Any:
     mine, taken = _A.alias("mine"), _A.alias("taken")
     uid: Any = bindparam("uid")
     if skipped:
@@ -160,7 +158,7 @@ def pick_open_item(
     *,
     benchmark_id: int,
     annotator_id: int,
-    statuses: Sequence[str],
+    statuses: Sequence[ItemStatus],
     per_item: int,
     now: datetime,
     skipped: bool = False,
@@ -179,7 +177,7 @@ def pick_open_item(
                               "k": per_item}  # fmt: skip
     if excluded:
         params["exclude"] = excluded
-    return _run(session, stmt, params).scalar()
+    return run_core(session, stmt, params).scalar()
 
 
 @functools.cache
@@ -205,12 +203,12 @@ def _q_has_gold() -> Any:
 
 def has_gold(session: Session, benchmark_id: int) -> bool:
     """Whether the benchmark has any gold item (an index probe)."""
-    return _run(session, _q_has_gold(), {"bench": benchmark_id}).first() is not None
+    return run_core(session, _q_has_gold(), {"bench": benchmark_id}).first() is not None
 
 
 def pick_gold_item(session: Session, *, benchmark_id: int, annotator_id: int) -> int | None:
     """A gold item this annotator has neither answered nor skipped (gold has no slot limit)."""
-    return _run(session, _q_gold(), {"uid": annotator_id, "bench": benchmark_id}).scalar()
+    return run_core(session, _q_gold(), {"uid": annotator_id, "bench": benchmark_id}).scalar()
 
 
 @functools.cache
@@ -222,7 +220,7 @@ def _q_leases() -> Any:
 
 def lease_rows(session: Session, item_id: int) -> list[LeaseRow]:
     """Every assignment of the item (a fresh read: call it after locking the item)."""
-    return [LeaseRow(*row) for row in _run(session, _q_leases(), {"item": item_id})]
+    return [LeaseRow(*row) for row in run_core(session, _q_leases(), {"item": item_id})]
 
 
 @functools.cache
@@ -260,8 +258,8 @@ def set_lease(
     upd, ins = _q_set_lease()
     params = {"item": item_id, "uid": annotator_id, "now": now, "until": expires_at,
               "done": now if completed else None}  # fmt: skip
-    if exists is False or _run(session, upd, params).rowcount == 0:
-        _run(session, ins, params)
+    if exists is False or run_core(session, upd, params).rowcount == 0:
+        run_core(session, ins, params)
 
 
 def skip_lease(session: Session, *, item_id: int, annotator_id: int, now: datetime) -> bool:
@@ -276,7 +274,7 @@ def skip_lease(session: Session, *, item_id: int, annotator_id: int, now: dateti
         )
         .values(skipped_at=now, expires_at=now)
     )
-    return bool(_run(session, stmt).rowcount)
+    return bool(run_core(session, stmt).rowcount)
 
 
 def reset_assignments(session: Session, item_id: int, now: datetime) -> None:
@@ -286,4 +284,15 @@ def reset_assignments(session: Session, item_id: int, now: datetime) -> None:
         .where(_A.c.item_id == item_id)
         .values(completed_at=None, skipped_at=None, expires_at=now)
     )
-    _run(session, stmt)
+    run_core(session, stmt)
+
+
+def work_log(session: Session, benchmark_id: int) -> list[tuple[str, datetime, datetime]]:
+    """(annotator, leased_at, completed_at) of every finished assignment."""
+    stmt = (
+        select(col(User.name), _A.c.leased_at, _A.c.completed_at)
+        .join(_I, _I.c.id == _A.c.item_id)
+        .join(User, col(User.id) == _A.c.annotator_id)
+        .where(_I.c.benchmark_id == benchmark_id, _A.c.completed_at.is_not(None))
+    )
+    return [(n, a, b) for n, a, b in session.execute(stmt)]

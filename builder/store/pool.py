@@ -1,25 +1,32 @@
-"""The pool: ingested records, and the counts `status` reports."""
+"""The pool: ingest batches and the records they added (read by curation in chunks)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from builder.store.models import IngestBatch, Item, Record, Release, utcnow
+from builder.store.models import IngestBatch, Item, Record, utcnow
 
 __all__ = [
     "RECORD_COLUMNS",
+    "PoolRow",
     "existing_records",
     "finish_batch",
+    "ingest_sources",
     "insert_records",
-    "item_counts",
+    "iter_pool",
     "pool_size",
-    "release_rows",
+    "record_texts",
+    "records_outside_items",
     "start_batch",
 ]
+
+_IN_CHUNK = 900  # ids per IN (...) list: far below every backend's parameter limit
 
 
 def start_batch(session: Session, *, benchmark_id: int, source: str) -> int:
@@ -92,23 +99,89 @@ def insert_records(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
 
 
 def pool_size(session: Session, benchmark_id: int) -> int:
-    """Number of records in the pool."""
+    """Records in the pool (the population a release's sample stands for)."""
     stmt = select(func.count()).select_from(Record).where(Record.benchmark_id == benchmark_id)
     return int(session.exec(stmt).one())
 
 
-def item_counts(session: Session, benchmark_id: int) -> dict[str, int]:
-    """Items per status."""
+def ingest_sources(session: Session, benchmark_id: int) -> list[str]:
+    """Distinct source files ingested into the pool, in ingest order."""
     stmt = (
-        select(Item.status, func.count())
-        .where(Item.benchmark_id == benchmark_id)
-        .group_by(Item.status)
-        .order_by(Item.status)
+        select(IngestBatch.source)
+        .where(IngestBatch.benchmark_id == benchmark_id, IngestBatch.ingested > 0)
+        .order_by(col(IngestBatch.id))
     )
-    return {status: int(n) for status, n in session.exec(stmt)}
+    return list(dict.fromkeys(session.exec(stmt)))
 
 
-def release_rows(session: Session, benchmark_id: int) -> list[Release]:
-    """Releases of a benchmark, oldest first."""
-    stmt = select(Release).where(Release.benchmark_id == benchmark_id).order_by(col(Release.id))
-    return list(session.exec(stmt))
+@dataclass(frozen=True, slots=True)
+class PoolRow:
+    """What curation needs of one record."""
+
+    id: int
+    source_id: str
+    text: str
+    stratum: str | None
+    """The strata field's value as text (None when not asked for or missing)."""
+
+
+def _stratum(data: dict[str, Any] | None, field: str) -> str | None:
+    value = (data or {}).get(field)
+    if value is None or value == "":
+        return None
+    return str(value)[:256]
+
+
+def iter_pool(
+    session: Session, benchmark_id: int, *, chunk: int = 8192, strata_field: str | None = None
+) -> Iterator[list[PoolRow]]:
+    """The pool in record-id order, ``chunk`` rows at a time (keyset pages: constant memory)."""
+    cols: list[Any] = [col(Record.id), col(Record.source_id), col(Record.text)]
+    if strata_field:
+        cols.append(col(Record.data))
+    last = 0
+    while True:
+        stmt = (
+            sa_select(*cols)
+            .where(col(Record.benchmark_id) == benchmark_id, col(Record.id) > last)
+            .order_by(col(Record.id))
+            .limit(chunk)
+        )
+        rows = session.execute(stmt).all()
+        if not rows:
+            return
+        yield [
+            PoolRow(
+                id=r[0],
+                source_id=r[1],
+                text=r[2],
+                stratum=_stratum(r[3], strata_field) if strata_field else None,
+            )
+            for r in rows
+        ]
+        last = rows[-1][0]
+
+
+def record_texts(session: Session, record_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """record id → (source id, text) for the given records."""
+    out: dict[int, tuple[str, str]] = {}
+    ids = list(record_ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        stmt = sa_select(col(Record.id), col(Record.source_id), col(Record.text)).where(
+            col(Record.id).in_(ids[start : start + _IN_CHUNK])
+        )
+        for rid, sid, text in session.execute(stmt):
+            out[int(rid)] = (sid, text)
+    return out
+
+
+def records_outside_items(session: Session, benchmark_id: int) -> list[tuple[str, dict[str, Any]]]:
+    """(source id, data) of pool records that are not items of the benchmark (training data
+    for a baseline that must never see benchmark items)."""
+    chosen = select(Item.record_id).where(Item.benchmark_id == benchmark_id)
+    stmt = (
+        select(Record.source_id, Record.data)
+        .where(Record.benchmark_id == benchmark_id, col(Record.id).not_in(chosen))
+        .order_by(col(Record.source_id))
+    )
+    return [(sid, data) for sid, data in session.execute(stmt)]
