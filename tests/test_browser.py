@@ -20,7 +20,7 @@ from builder.review.server import AppServer, start_app
 from builder.review.users import add_user
 from builder.store.models import Item
 from builder.workspace import Workspace, init_workspace, open_workspace
-from tests.support.browser import Tab, chromium, require_browser
+from tests.support.browser import Tab, chromium, require_browser, wait_for_item_form
 from tests.support.common import SAMPLE_SPEC, free_port
 from tests.support.review import make_items
 
@@ -73,6 +73,7 @@ def _label_with_keys(page: Any, shots: Path, who: str, rows: list[dict[str, Any]
         active.wait_for()
         assert active.inner_text().endswith(f"· {answer}")
         page.screenshot(path=str(shots / f"annotate-{who}-{i + 1}.png"), full_page=True)
+        wait_for_item_form(page)
         page.keyboard.press("Enter")
         shown = page.locator('[data-testid="stAlert"]').filter(has_text=f"Saved {pkg}")
         shown.wait_for()
@@ -99,6 +100,7 @@ def test_two_annotators_and_a_reviewer(
         _label_with_keys(page, shots, "ana", rows, labels, ["devel", "mail", "utils"])
         # S skips the fourth item; the fifth comes up.
         page.get_by_role("heading", name=rows[3]["package"]).wait_for()
+        wait_for_item_form(page)
         page.keyboard.press("s")
         page.get_by_role("heading", name=rows[4]["package"]).wait_for()
         page.get_by_role("link", name="My answers").click()

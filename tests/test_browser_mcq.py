@@ -17,7 +17,7 @@ from builder.curate.pipeline import curate
 from builder.ingest import ingest_files
 from builder.review.server import start_app
 from builder.store.models import Annotation
-from tests.support.browser import Tab, chromium, require_browser
+from tests.support.browser import Tab, chromium, require_browser, wait_for_item_form
 from tests.support.common import free_port
 from tests.support.mcq import mcq_rows, mcq_workspace, write_rows
 
@@ -56,6 +56,7 @@ def test_mcq_annotate_page_shows_hostile_choices_literally(
             assert page.locator('a[href*="evil.example"]').count() == 0
             # The letter key picks choice C; Enter submits it.
             page.wait_for_function("window.__benchsmithKeys === true")
+            wait_for_item_form(page)
             page.keyboard.press("c")
             page.keyboard.press("Enter")
             page.wait_for_function(f"t => ({TEXT})().includes(t)", arg="Saved ")

@@ -75,3 +75,21 @@ class Tab:
         self.page.get_by_label("User name").fill(name)
         self.page.get_by_label("Password", exact=True).fill(password)
         self.page.get_by_role("button", name="Log in").click()
+
+
+_ONE_LIVE_FORM = """() => {
+  const live = (sel) => Array.from(document.querySelectorAll(sel))
+    .filter((b) => !b.closest('[data-stale="true"]'));
+  return live('[class*="st-key-submit_"] button').length === 1 &&
+         live('[class*="st-key-skip_"] button').length === 1;
+}"""
+
+
+def wait_for_item_form(page: Any) -> None:
+    """Wait until the Annotate form of the item on screen is mounted.
+
+    Submit and Skip are keyed by item, so each item mounts new buttons, and their keyboard
+    shortcuts (Enter, S) exist only once the new buttons are on the page; the item's
+    heading alone can arrive first.
+    """
+    page.wait_for_function(_ONE_LIVE_FORM)
