@@ -199,6 +199,8 @@ def test_classification_inspect_lm_eval_and_jsonl(
     args = ["export", f"{NAME}@1.0.0", "--format", "jsonl", "--out", tmp_path / "j"]
     out = cli(*args, "--split", "dev", env=env)
     assert out.exit_code == 0, out.output
+    # Exported from the publishing workspace: its own key verifies the release, no warning.
+    assert "publisher was not" not in out.stderr, out.stderr
     assert f"content hash {rel.manifest.content_hash}" in out.stdout
     lines = (tmp_path / "j" / f"{task_name(rel)}.dev.jsonl").read_text().splitlines()
     assert len(lines) == len(rel.rows["dev"])

@@ -27,6 +27,7 @@ __all__ = [
     "JsonOpt",
     "PrivateRegistryOpt",
     "RegistryOpt",
+    "TrustOpt",
     "WorkspaceOpt",
     "errors",
     "fail",
@@ -35,6 +36,7 @@ __all__ = [
     "print_json",
     "progress_bar",
     "settings_for",
+    "trusted_keys",
     "visible",
     "warnings_to_stderr",
 ]
@@ -96,6 +98,23 @@ def _existing_workspace(st: Settings) -> Workspace | None:
     elif not st.home.is_dir():
         return None
     return open_ws(st)
+
+
+TrustOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--trust",
+        metavar="FILE",
+        help="Public key file (PEM) of a trusted publisher, from `benchsmith keys public`; "
+        "repeatable. A release not signed by one is refused. Adds to BENCHSMITH_TRUSTED_KEYS "
+        "(key files separated by the OS path separator).",
+    ),
+]
+
+
+def trusted_keys(st: Settings, extra: list[Path] | None) -> list[Path]:
+    """The publisher keys to trust: ``BENCHSMITH_TRUSTED_KEYS`` plus the ``--trust`` files."""
+    return [*st.trusted_keys, *(extra or [])]
 
 
 @contextmanager

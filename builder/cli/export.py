@@ -10,10 +10,13 @@ import typer
 from builder.cli._common import (
     JsonOpt,
     RegistryOpt,
+    TrustOpt,
     WorkspaceOpt,
     errors,
+    own_workspace,
     print_json,
     settings_for,
+    trusted_keys,
     visible,
     warnings_to_stderr,
 )
@@ -23,15 +26,6 @@ __all__ = ["app"]
 
 app = typer.Typer()
 
-TrustOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--trust",
-        metavar="FILE",
-        help="Public key file (PEM) of a trusted publisher; repeatable. A release not signed "
-        "by one is refused. Adds to BENCHSMITH_TRUSTED_KEYS.",
-    ),
-]
 SplitOpt = Annotated[str, typer.Option("--split", help="Split to run (lm-eval: its test split).")]
 
 
@@ -58,17 +52,19 @@ def export_cmd(
     with errors(), warnings_to_stderr():
         st = settings_for(workspace, registry=registry)
         name, version = parse_release_ref(ref)
-        result = export_release(
-            name,
-            version,
-            fmt,
-            out,
-            split=split,
-            registry=st.registry,
-            cache_dir=st.cache_dir,
-            trust=[*st.trusted_keys, *(trust or [])],
-            force=force,
-        )
+        with own_workspace(st) as ws:
+            result = export_release(
+                name,
+                version,
+                fmt,
+                out,
+                split=split,
+                registry=st.registry,
+                cache_dir=st.cache_dir,
+                trust=trusted_keys(st, trust),
+                force=force,
+                workspace=ws,
+            )
     if as_json:
         print_json(result.to_dict())
         return
@@ -109,18 +105,20 @@ def run_cmd(
     with errors(), warnings_to_stderr():
         st = settings_for(workspace, registry=registry)
         name, version = parse_release_ref(ref)
-        result, location = run_release(
-            name,
-            version,
-            model,
-            split=split,
-            limit=limit,
-            registry=st.registry,
-            cache_dir=st.cache_dir,
-            trust=[*st.trusted_keys, *(trust or [])],
-            log_dir=log_dir,
-            n_resamples=bootstrap,
-        )
+        with own_workspace(st) as ws:
+            result, location = run_release(
+                name,
+                version,
+                model,
+                split=split,
+                limit=limit,
+                registry=st.registry,
+                cache_dir=st.cache_dir,
+                trust=trusted_keys(st, trust),
+                log_dir=log_dir,
+                n_resamples=bootstrap,
+                workspace=ws,
+            )
         if not no_store:
             note = store_result(result, workspace, registry, home=st.home)
     if note:

@@ -16,6 +16,7 @@ from builder.cli._common import (
     JsonOpt,
     PrivateRegistryOpt,
     RegistryOpt,
+    TrustOpt,
     WorkspaceOpt,
     errors,
     fail,
@@ -23,6 +24,7 @@ from builder.cli._common import (
     own_workspace,
     print_json,
     settings_for,
+    trusted_keys,
     visible,
     warnings_to_stderr,
 )
@@ -37,18 +39,6 @@ app = typer.Typer()
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:.2f} MB"
-
-
-TrustOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--trust",
-        metavar="FILE",
-        help="Public key file (PEM) of a trusted publisher, from `benchsmith keys public`; "
-        "repeatable. A release not signed by one is refused. Adds to BENCHSMITH_TRUSTED_KEYS "
-        "(key files separated by the OS path separator).",
-    ),
-]
 
 
 @app.command("release")
@@ -162,7 +152,7 @@ def pull(
                 cache_dir=st.cache_dir,
                 dest=dest,
                 warn_yanked=False,
-                trust=[*st.trusted_keys, *(trust or [])],
+                trust=trusted_keys(st, trust),
                 workspace=ws,
             )
     if result.yanked is not None:

@@ -17,6 +17,7 @@ from builder.errors import ModelMissingError, ReleaseError
 from builder.evaluate.runner import EvalResult, evaluate_release
 from builder.release.pull import TrustArg
 from builder.release.registry import Registry
+from builder.workspace import Workspace
 
 __all__ = ["run_release"]
 
@@ -34,6 +35,7 @@ def run_release(
     log_dir: str | Path | None = None,
     model_args: dict[str, Any] | None = None,
     n_resamples: int = 1000,
+    workspace: Workspace | None = None,
 ) -> tuple[EvalResult, str]:
     """Run ``model`` (``PROVIDER/MODEL`` or an ``inspect_ai.model.Model``) on ``split``.
 
@@ -50,7 +52,9 @@ def run_release(
     from builder.export import export_release, open_release
     from builder.export.inspect import task_name
 
-    release = open_release(name, version, registry=registry, cache_dir=cache_dir, trust=trust)
+    release = open_release(
+        name, version, registry=registry, cache_dir=cache_dir, trust=trust, workspace=workspace
+    )
     with tempfile.TemporaryDirectory(prefix="benchsmith-run-") as tmp:
         out = Path(tmp) / "task"
         export_release(name, release.manifest.version, "inspect", out, split=split, release=release)
@@ -79,5 +83,6 @@ def run_release(
         registry=registry,
         cache_dir=cache_dir,
         n_resamples=n_resamples,
+        workspace=workspace,
     )
     return result, log.location

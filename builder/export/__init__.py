@@ -21,6 +21,7 @@ from builder.errors import ReleaseError
 from builder.export._common import ExportResult, Release, atomic_dir
 from builder.release.pull import TrustArg, pull_release, read_table
 from builder.release.registry import Registry
+from builder.workspace import Workspace
 
 __all__ = ["FORMATS", "ExportResult", "Release", "export_release", "open_release"]
 
@@ -44,13 +45,18 @@ def open_release(
     registry: str | Registry | None = None,
     cache_dir: str | Path | None = None,
     trust: TrustArg = None,
+    workspace: Workspace | None = None,
 ) -> Release:
     """Pull and verify ``name@version``; every split's rows as plain Python values.
+
+    ``workspace``: the publishing workspace when open (its own key verifies its releases).
 
     Raises what :func:`builder.release.pull.pull_release` raises (``IntegrityError``,
     ``TrustError``, ``NotFoundError``).
     """
-    pulled = pull_release(name, version, registry=registry, cache_dir=cache_dir, trust=trust)
+    pulled = pull_release(
+        name, version, registry=registry, cache_dir=cache_dir, trust=trust, workspace=workspace
+    )
     m = pulled.manifest
     return Release(m, {s: _decode(read_table(pulled.path, m, s)) for s in m.splits})
 
@@ -67,6 +73,7 @@ def export_release(
     trust: TrustArg = None,
     force: bool = False,
     release: Release | None = None,
+    workspace: Workspace | None = None,
 ) -> ExportResult:
     """Write ``name@version`` as ``fmt`` (one of :data:`FORMATS`) into the folder ``out``.
 
@@ -78,7 +85,7 @@ def export_release(
     if fmt not in FORMATS:
         raise ReleaseError(f"--format {fmt!r} is not supported; use one of: {', '.join(FORMATS)}")
     rel = release or open_release(
-        name, version, registry=registry, cache_dir=cache_dir, trust=trust
+        name, version, registry=registry, cache_dir=cache_dir, trust=trust, workspace=workspace
     )
     final = Path(out).absolute()
     result = ExportResult(fmt, rel.ref, rel.manifest.content_hash, final)
