@@ -27,9 +27,11 @@ __all__ = [
     "Evaluation",
     "IngestBatch",
     "Item",
+    "LoginSession",
     "Record",
     "Release",
     "ReleaseItem",
+    "Suggestion",
     "UTCDateTime",
     "User",
     "utcnow",
@@ -208,12 +210,60 @@ class User(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True, max_length=128)
+    email: str | None = Field(default=None, unique=True, index=True, max_length=320)
+    """Lower-cased address a single sign-on login is matched by (None: no SSO login)."""
     role: Role = _enum(Role)
     password_hash: str | None = None
     """argon2 hash; None means the user cannot log in."""
     disabled: bool = False
     failed_logins: int = 0
     locked_until: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+
+
+class LoginSession(SQLModel, table=True):
+    """A login of the review app, server side: the browser holds only the token's cookie.
+
+    The token itself is never stored (its sha256 is); a session ends at ``expires_at``, when
+    ``revoked_at`` is set (logout, password reset, disable, role change, "end my other
+    sessions"), or when the user's credential stamp no longer matches ``stamp``.
+    """
+
+    __table_args__ = (Index("ix_loginsession_user", "user_id", "revoked_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id")
+    method: str = Field(default="password", max_length=16)
+    """How the user logged in: ``password`` or ``oidc``."""
+    stamp: str = Field(default="", max_length=64)
+    """The user's credential stamp at login (see ``review.auth.credential_stamp``)."""
+    address: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=256)
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class Suggestion(SQLModel, table=True):
+    """A model's suggested answer for one pool record (never an annotator's answer)."""
+
+    __table_args__ = (
+        UniqueConstraint("record_id", "model", name="uq_suggestion_record_model"),
+        Index("ix_suggestion_benchmark", "benchmark_id", "record_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id")
+    record_id: int = Field(foreign_key="record.id")
+    model: str = Field(max_length=256)
+    answer: Any = _json(nullable=False)
+    """A label, a list of labels, or an answer text, by task type."""
+    score: float | None = None
+    """The model's confidence in [0, 1], when it gave one."""
+    source: str = Field(default="import", max_length=32)
+    """``import`` (``suggestions import``) or ``baseline`` (``suggestions baseline``)."""
     created_at: datetime = _ts()
 
 
