@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[models,postgres,dev,eval,ray]'
+	$(PIP) install --quiet -c constraints.txt -e '.[models,postgres,dev,eval,ray,migrate]'
 	touch $@
 
 setup: $(VENV)/.installed

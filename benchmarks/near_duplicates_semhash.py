@@ -4,7 +4,10 @@ Pool: real text found on this machine, no synthetic edits: every docstring parag
 least 40 characters in the ``.py`` files of this project's ``.venv`` site-packages (files in
 sorted path order, nodes in ``ast.walk`` order, paragraphs split at blank lines, stripped;
 nothing de-duplicated here). ``--limit`` keeps the first N paragraphs (the recorded run used
-``--limit 120000``; ``--cache DIR`` keeps the pool and vectors for reruns).
+``--limit 120000``; ``--cache DIR`` keeps the pool and vectors for reruns). ``--pool curation``
+uses the synthetic pool of ``benchmarks/curation_speed.py`` instead (``--large`` records,
+117,000 by default, the size the curation speed is measured on), e.g. with
+``--thresholds 0.92`` (the spec's threshold there).
 
 Both see the same vectors: the pool is embedded once with the ``static`` embedder (the
 model2vec model inside the PyPI package ``tokenlearn-static-model``, 64-d, unit rows) and the
@@ -154,6 +157,16 @@ def main() -> None:
         help="python of the virtual environment semhash is installed in",
     )
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--pool",
+        choices=("docstrings", "curation"),
+        default="docstrings",
+        help="docstring paragraphs, or the pool of benchmarks/curation_speed.py (--large N)",
+    )
+    ap.add_argument("--large", type=int, default=117_000, help="records of the curation pool")
+    ap.add_argument(
+        "--thresholds", default=",".join(map(str, THRESHOLDS)), help="comma-separated cosines"
+    )
     ap.add_argument("--limit", type=int, default=None, help="first N paragraphs only")
     ap.add_argument(
         "--cache", type=Path, default=None, help="keep the pool and its vectors here for reruns"
@@ -161,15 +174,23 @@ def main() -> None:
     args = ap.parse_args()
 
     site = Path(sysconfig.get_paths()["purelib"])
+    thresholds = tuple(float(t) for t in args.thresholds.split(","))
     embedder = get_embedder("static")
-    cache = args.cache / f"pool-{args.limit or 'all'}" if args.cache else None
+    tag = f"curation-{args.large}" if args.pool == "curation" else f"pool-{args.limit or 'all'}"
+    cache = args.cache / tag if args.cache else None
     if cache is not None and (cache / "vectors.npy").is_file():
         texts = json.loads((cache / "texts.json").read_text(encoding="utf-8"))
         x = np.load(cache / "vectors.npy")
         build_s = embed_s = 0.0
     else:
         tick = time.perf_counter()
-        texts = docstring_pool(site, args.limit)
+        if args.pool == "curation":
+            sys.path.insert(0, str(ROOT / "benchmarks"))
+            from curation_speed import make_rows
+
+            texts = [r["description"] for r in make_rows("static", 0, args.large)]
+        else:
+            texts = docstring_pool(site, args.limit)
         build_s = time.perf_counter() - tick
         tick = time.perf_counter()
         x = np.ascontiguousarray(embedder.encode(texts), dtype=np.float32)
@@ -179,7 +200,10 @@ def main() -> None:
             (cache / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
             np.save(cache / "vectors.npy", x)
     n = len(texts)
-    print(f"pool: docstring paragraphs (>= {MIN_CHARS} chars) of {site}")
+    if args.pool == "curation":
+        print(f"pool: benchmarks/curation_speed.py's static pool, {args.large:,} records")
+    else:
+        print(f"pool: docstring paragraphs (>= {MIN_CHARS} chars) of {site}")
     print(
         f"records: {n:,} ({len(set(texts)):,} distinct texts); built in {build_s:.1f} s, "
         f"embedded ({embedder.model_id}, {x.shape[1]}-d) in {embed_s:.1f} s"
@@ -196,29 +220,29 @@ def main() -> None:
                 f.write(json.dumps({"id": str(i), "text": t}) + "\n")
         (work / "runner.py").write_text(_RUNNER, encoding="utf-8")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        sem_times: dict[float, list[float]] = {t: [] for t in THRESHOLDS}
-        our_times: dict[float, list[float]] = {t: [] for t in THRESHOLDS}
+        sem_times: dict[float, list[float]] = {t: [] for t in thresholds}
+        our_times: dict[float, list[float]] = {t: [] for t in thresholds}
         kept: dict[float, NearDuplicates] = {}
-        near_duplicates(x[:2000], THRESHOLDS[0])  # warm-up (imports, BLAS threads)
+        near_duplicates(x[:2000], thresholds[0])  # warm-up (imports, BLAS threads)
         # Repeats interleaved (semhash, then benchsmith) so load changes hit both alike.
         for _ in range(args.repeats):
             subprocess.run(
                 [args.semhash_python, str(work / "runner.py"), str(work / "vectors.npy"),
                  str(work / "records.jsonl"), str(model_dir), str(work), "1",
-                 *map(str, THRESHOLDS)],
+                 *map(str, thresholds)],
                 check=True, env=env,
             )  # fmt: skip
             sem = json.loads((work / "semhash.json").read_text())
-            for thr in THRESHOLDS:
+            for thr in thresholds:
                 sem_times[thr] += sem[str(thr)]["times"]
                 tick = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     kept[thr] = near_duplicates(x, thr)
                 our_times[thr].append(time.perf_counter() - tick)
-        sem_removed = {t: np.load(work / f"removed-{t}.npy") for t in THRESHOLDS}
+        sem_removed = {t: np.load(work / f"removed-{t}.npy") for t in thresholds}
 
-    for thr in THRESHOLDS:
+    for thr in thresholds:
         nd = kept[thr]
         ours_t = statistics.median(our_times[thr])
         sem_t = statistics.median(sem_times[thr])

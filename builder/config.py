@@ -9,11 +9,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
-__all__ = ["DEFAULT_MAX_FIELD_BYTES", "Settings"]
+__all__ = ["DEFAULT_MAX_FIELD_BYTES", "SESSION_IDLE", "SESSION_MAX", "Settings"]
 
 DEFAULT_MAX_FIELD_BYTES = 1_000_000
+SESSION_IDLE = timedelta(hours=3)
+"""A review app login ends after this long without a page run (a long lunch, not a night)."""
+SESSION_MAX = timedelta(hours=12)
+"""A review app login ends this long after it began, however busy (a working day)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class Settings:
     trusted_keys: tuple[Path, ...] = ()
     """Public key files (PEM) of trusted release publishers, from ``BENCHSMITH_TRUSTED_KEYS``
     (paths separated by ``os.pathsep``); when any is set, pulls refuse releases they did not sign."""
+    session_idle: timedelta = SESSION_IDLE
+    """Review app logins end after this long idle (``BENCHSMITH_SESSION_IDLE_MINUTES``)."""
+    session_max: timedelta = SESSION_MAX
+    """Review app logins end this long after login (``BENCHSMITH_SESSION_MAX_HOURS``)."""
 
     @classmethod
     def from_env(
@@ -62,6 +71,8 @@ class Settings:
                 f"BENCHSMITH_MAX_FIELD_BYTES={max_bytes_raw!r} is not an integer; "
                 "set it to a byte count such as 1000000"
             ) from None
+        idle = _duration(env, "BENCHSMITH_SESSION_IDLE_MINUTES", SESSION_IDLE, timedelta(minutes=1))
+        longest = _duration(env, "BENCHSMITH_SESSION_MAX_HOURS", SESSION_MAX, timedelta(hours=1))
         cache = env.get("BENCHSMITH_CACHE") or str(Path("~/.cache/benchsmith").expanduser())
         return cls(
             home=root,
@@ -80,12 +91,19 @@ class Settings:
                 for p in env.get("BENCHSMITH_TRUSTED_KEYS", "").split(os.pathsep)
                 if p.strip()
             ),
+            session_idle=idle,
+            session_max=longest,
         )
 
     @property
     def embedding_cache(self) -> Path:
         """Folder of cached embeddings keyed by (model id, content hash)."""
         return self.home / "embeddings"
+
+    @property
+    def scan_cache(self) -> Path:
+        """Folder of cached per-record scan facts keyed by content hash (``curate`` reruns)."""
+        return self.home / "scan_cache"
 
     @property
     def keys_dir(self) -> Path:
@@ -100,3 +118,18 @@ class Settings:
     def with_benchmark(self, name: str | None) -> Settings:
         """A copy acting on benchmark ``name``."""
         return replace(self, benchmark=name)
+
+
+def _duration(env: Mapping[str, str], key: str, default: timedelta, unit: timedelta) -> timedelta:
+    """A positive whole number of ``unit`` from ``env[key]`` (``default`` when unset)."""
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) == 0:
+        from builder.errors import ConfigError
+
+        raise ConfigError(
+            f"{key}={raw!r} is not a positive whole number; set it to e.g. "
+            f"{int(default / unit)} or unset it"
+        )
+    return int(raw) * unit

@@ -68,7 +68,13 @@ def _curate(ws: Workspace, embedder: str | None) -> None:
         "curating: embedding ~5,000 descriptions takes a few minutes on 2 cores the first "
         "time (vectors are cached for every later run)"
     )
-    report = curate(ws, embedder=embedder)
+    from builder.progress import terminal_progress
+
+    progress, stop = terminal_progress(plain=True)
+    try:
+        report = curate(ws, embedder=embedder, progress=progress)
+    finally:
+        stop()
     _say(
         f"curated {len(report.selected)} items from a pool of {report.pool} with "
         f"{report.embedder} ({report.after_dedup} after dedup, {report.duplicate_groups} "

@@ -4,17 +4,26 @@ All-or-nothing per file by default: the first invalid row aborts the file's tran
 the pool is unchanged. With ``skip_invalid`` the valid rows land and each rejected row is
 written (atomically) to a rejects file with its reason. Re-ingesting the same rows adds
 nothing; a changed row under an existing id is a conflict and is never overwritten.
+
+Reading, validating and hashing run on a worker thread beside the writer: it hands over
+chunks of CHUNK_ROWS mapped rows through a queue of at most QUEUE_CHUNKS chunks (memory
+stays constant whatever the file size), while the caller's thread checks ids against the
+pool and bulk-inserts. The database driver releases the GIL while it writes, so the two
+overlap. Chunks are taken in file order, so every count and every error is what a single
+pass would give.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder import conversation
 from builder import media as media_mod
@@ -30,9 +39,22 @@ from builder.store.pool import existing_records, finish_batch, insert_records, s
 from builder.textio import escape_line_breaks, id_text
 from builder.workspace import Workspace, current_actor
 
-__all__ = ["CHUNK_ROWS", "FileReport", "IngestReport", "content_hash", "ingest_files"]
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+__all__ = [
+    "CHUNK_ROWS",
+    "QUEUE_CHUNKS",
+    "FileReport",
+    "IngestReport",
+    "content_hash",
+    "ingest_files",
+]
 
 CHUNK_ROWS = 5000
+"""Rows per chunk handed from the reading thread to the writer (and per bulk insert)."""
+QUEUE_CHUNKS = 4
+"""Most mapped chunks waiting for the writer: bounds memory to a few chunks of rows."""
 
 
 def _finite(value: Any) -> Any:
@@ -180,7 +202,9 @@ class _Mapper:
         if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
             if name in self.required:
                 what = "missing" if not present else "empty"
-                raise _RowInvalid(where, name, f"image field {name!r} is {what}; give an image path")
+                raise _RowInvalid(
+                    where, name, f"image field {name!r} is {what}; give an image path"
+                )
             return None
         if self.media is None:
             raise _RowInvalid(where, name, f"image field {name!r} needs a workspace media store")
@@ -224,7 +248,8 @@ class _Mapper:
                 raise _RowInvalid(row.where, self.id_field, f"id field {self.id_field!r} is empty")
             source_id = str(id_text(sid))
         else:
-            source_id = ""
+            # A migrated task keeps its tool's id (Label Studio task id, Argilla record id).
+            source_id = row.source_id or ""
         choices = self.spec.task.choices_field
         if choices is not None:
             problem = choice_list_problem(choices, data.get(choices))
@@ -264,6 +289,94 @@ def _chunks(rows: Iterable[RawRow], n: int) -> Iterator[list[RawRow]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+# One row as the reading thread hands it over: mapped, refused (with its reason), or the
+# header (already checked against the spec).
+_Entry = tuple[RawRow, dict[str, Any] | _RowInvalid | None]
+
+
+@dataclass
+class _Chunk:
+    entries: list[_Entry]
+    read: ReadProgress | None
+    """How far the reader was when the chunk was complete (for the progress bar)."""
+
+
+class _MappedRows:
+    """Reads and maps a file's rows on a worker thread; iterate for :class:`_Chunk` s in order.
+
+    An exception on the worker (a spec check of the header, an unreadable file) is raised
+    again by the iterator. :meth:`close` stops the worker early (the writer failed).
+    """
+
+    def __init__(
+        self,
+        rows: Iterator[RawRow],
+        mapper: _Mapper,
+        spec: BenchmarkSpec,
+        path: Path,
+        latest: list[ReadProgress | None],
+    ) -> None:
+        self._rows, self._mapper, self._spec, self._path = rows, mapper, spec, path
+        self._latest = latest
+        self._queue: queue.Queue[_Chunk | BaseException | None] = queue.Queue(QUEUE_CHUNKS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: _Chunk | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for chunk in _chunks(self._rows, CHUNK_ROWS):
+                entries: list[_Entry] = []
+                for row in chunk:
+                    if row.where == "header":
+                        assert row.fields is not None
+                        self._spec.check_source_fields(
+                            row.fields["__header__"], where=str(self._path)
+                        )
+                        entries.append((row, None))
+                    elif row.fields is None:
+                        err = _RowInvalid(row.where, row.field, row.error or "unreadable", row.raw)
+                        entries.append((row, err))
+                    else:
+                        try:
+                            entries.append((row, self._mapper.map(row)))
+                        except _RowInvalid as e:
+                            e.raw = e.raw or _short(row.fields)
+                            entries.append((row, e))
+                if not self._put(_Chunk(entries, self._latest[0])):
+                    return
+            self._put(None)
+        except BaseException as e:  # handed to the writer, which raises it
+            self._put(e)
+        finally:
+            close = getattr(self._rows, "close", None)
+            if close is not None:
+                close()
+
+    def __iter__(self) -> Iterator[_Chunk]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the worker and wait for it (it closes the file)."""
+        self._stop.set()
+        self._thread.join()
 
 
 def _expected_parquet_types(spec: BenchmarkSpec) -> dict[str, tuple[str, ...]]:
@@ -317,87 +430,113 @@ def _ingest_file(
             )
         )
 
+    latest: list[ReadProgress | None] = [None]
+
+    def read_progress(p: ReadProgress) -> None:
+        latest[0] = p  # the writer reports it with the rows written, after each chunk
+
     rows = read_rows(
         path,
         fmt,
         max_field_bytes=ws.settings.max_field_bytes,
         expected_types=_expected_parquet_types(spec),
-        progress=(lambda p: progress(str(path), p)) if progress else None,
+        progress=read_progress if progress else None,
+        id_field=spec.source.id_field,
     )
-    seen_any = False
-    with ws.db.session() as s:
-        batch_id = start_batch(s, benchmark_id=benchmark_id, source=str(path))
-        for chunk in _chunks(rows, CHUNK_ROWS):
-            mapped: list[tuple[RawRow, dict[str, Any]]] = []
-            for row in chunk:
-                if row.where == "header":
-                    assert row.fields is not None
-                    spec.check_source_fields(row.fields["__header__"], where=str(path))
-                    continue
-                seen_any = True
-                if row.fields is None:
-                    reject(_RowInvalid(row.where, row.field, row.error or "unreadable", row.raw))
-                    continue
-                try:
-                    mapped.append((row, mapper.map(row)))
-                except _RowInvalid as e:
-                    e.raw = e.raw or _short(row.fields)
-                    reject(e)
-            known = existing_records(s, benchmark_id, [m["source_id"] for _, m in mapped])
-            fresh: dict[str, tuple[Any, ...]] = {}
-            for row, m in mapped:
-                sid = m["source_id"]
-                prior = known.get(sid)
-                if sid in fresh or (prior is not None and prior[1] == batch_id):
-                    reject(
-                        _RowInvalid(
-                            row.where,
-                            spec.source.id_field,
-                            f"duplicate id {sid!r} appears earlier in this file; ids must be unique",
-                            _short(row.fields),
-                        )
-                    )
-                elif prior is None:
-                    fresh[sid] = (
-                        benchmark_id,
-                        sid,
-                        m["content_hash"],
-                        m["text"],
-                        m["data"],
-                        batch_id,
-                    )
-                elif prior[0] == m["content_hash"]:
-                    report.duplicates += 1
-                else:
-                    report.conflicts += 1
-                    if len(report.conflict_ids) < 1000:
-                        report.conflict_ids.append(sid)
-            insert_records(s, list(fresh.values()))
-            report.ingested += len(fresh)
-        if not seen_any:
-            raise IngestError(f"{path}: the file has a header but no rows; nothing to ingest")
-        if rejects:
-            out = ws.settings.rejects_dir / f"{path.name}.{batch_id}.rejects.jsonl"
-            write_text_atomic(out, "\n".join(rejects) + "\n")
-            report.rejects_file = str(out)
-        finish_batch(
-            s,
-            batch_id,
-            ingested=report.ingested,
-            duplicates=report.duplicates,
-            conflicts=report.conflicts,
-            rejected=report.rejected,
-        )
-        log_event(
-            s,
-            actor=current_actor(),
-            action="pool.ingest",
-            entity="ingest_batch",
-            entity_id=batch_id,
-            benchmark_id=benchmark_id,
-            after={k: v for k, v in report.__dict__.items() if k != "conflict_ids"},
-        )
+    reader = _MappedRows(iter(rows), mapper, spec, path, latest)
+    try:
+        with ws.db.session() as s:
+            batch_id, seen_any = _write(
+                s, benchmark_id, spec, path, reader, report, reject, progress
+            )
+            if not seen_any:
+                raise IngestError(f"{path}: the file has a header but no rows; nothing to ingest")
+            if rejects:
+                out = ws.settings.rejects_dir / f"{path.name}.{batch_id}.rejects.jsonl"
+                write_text_atomic(out, "\n".join(rejects) + "\n")
+                report.rejects_file = str(out)
+            finish_batch(
+                s,
+                batch_id,
+                ingested=report.ingested,
+                duplicates=report.duplicates,
+                conflicts=report.conflicts,
+                rejected=report.rejected,
+            )
+            log_event(
+                s,
+                actor=current_actor(),
+                action="pool.ingest",
+                entity="ingest_batch",
+                entity_id=batch_id,
+                benchmark_id=benchmark_id,
+                after={k: v for k, v in report.__dict__.items() if k != "conflict_ids"},
+            )
+    finally:
+        reader.close()
     return report
+
+
+def _write(
+    s: Session,
+    benchmark_id: int,
+    spec: BenchmarkSpec,
+    path: Path,
+    reader: _MappedRows,
+    report: FileReport,
+    reject: Callable[[_RowInvalid], None],
+    progress: Callable[[str, ReadProgress], None] | None,
+) -> tuple[int, bool]:
+    """The writer's side: each chunk's ids checked against the pool, new rows bulk-inserted,
+    duplicates and conflicts counted. Returns the batch id and whether the file had any
+    data row."""
+    seen_any = False
+    batch_id = start_batch(s, benchmark_id=benchmark_id, source=str(path))
+    for chunk in reader:
+        mapped: list[tuple[RawRow, dict[str, Any]]] = []
+        for row, out in chunk.entries:
+            if row.where == "header":
+                continue
+            seen_any = True
+            if isinstance(out, _RowInvalid):
+                reject(out)
+            elif out is not None:
+                mapped.append((row, out))
+        known = existing_records(s, benchmark_id, [m["source_id"] for _, m in mapped])
+        fresh: dict[str, tuple[Any, ...]] = {}
+        for row, m in mapped:
+            sid = m["source_id"]
+            prior = known.get(sid)
+            if sid in fresh or (prior is not None and prior[1] == batch_id):
+                reject(
+                    _RowInvalid(
+                        row.where,
+                        spec.source.id_field,
+                        f"duplicate id {sid!r} appears earlier in this file; ids must be unique",
+                        _short(row.fields),
+                    )
+                )
+            elif prior is None:
+                fresh[sid] = (
+                    benchmark_id,
+                    sid,
+                    m["content_hash"],
+                    m["text"],
+                    m["data"],
+                    batch_id,
+                )
+            elif prior[0] == m["content_hash"]:
+                report.duplicates += 1
+            else:
+                report.conflicts += 1
+                if len(report.conflict_ids) < 1000:
+                    report.conflict_ids.append(sid)
+        insert_records(s, list(fresh.values()))
+        report.ingested += len(fresh)
+        if progress and chunk.read is not None:
+            read = chunk.read
+            progress(str(path), ReadProgress(read.done, read.total, rows=report.ingested))
+    return batch_id, seen_any
 
 
 def _short(fields: dict[str, Any] | None, limit: int = 2000) -> str | None:

@@ -1,4 +1,6 @@
-"""Streaming readers for csv / jsonl / parquet (optionally gzip-compressed).
+"""Streaming readers for csv / jsonl / parquet (optionally gzip-compressed), and for the
+exports of other labeling tools (``label-studio`` JSON, an ``argilla`` datasets folder; see
+``builder.migrate``).
 
 Each reader yields :class:`RawRow` one at a time (constant memory): the row's place in the
 file, its fields, or the reason it could not be read. File-level problems (an empty file,
@@ -21,9 +23,11 @@ from builder.conversation import is_arrow_type
 from builder.errors import IngestError
 from builder.textio import BOM_UTF8, check_unicode_start
 
-__all__ = ["FORMATS", "RawRow", "detect_format", "read_rows"]
+__all__ = ["FORMATS", "MIGRATION_FORMATS", "RawRow", "detect_format", "read_rows"]
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "jsonl", "parquet", "label-studio", "argilla")
+MIGRATION_FORMATS = ("label-studio", "argilla")
+"""Other labeling tools' exports: read only when named with ``--format``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,9 @@ class RawRow:
     raw: str | None = None
     field: str | None = None
     """Field at fault, when known."""
+    source_id: str | None = None
+    """The row's id in the tool it was exported from (a Label Studio task id, an Argilla
+    record id): the record's source id when the spec names no id field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,9 @@ class ReadProgress:
 
     done: int
     total: int
+    rows: int = 0
+    """Records written so far, when the caller counts them (ingest does; a progress bar
+    shows them with their rate)."""
 
 
 def detect_format(path: Path, fmt: str | None) -> str:
@@ -56,7 +66,7 @@ def detect_format(path: Path, fmt: str | None) -> str:
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
     ext = suffixes[-1].lstrip(".") if suffixes else ""
     ext = {"ndjson": "jsonl", "json": "jsonl", "pq": "parquet", "tsv": "csv"}.get(ext, ext)
-    if ext not in FORMATS:
+    if ext not in FORMATS or ext in MIGRATION_FORMATS:
         raise IngestError(
             f"{path}: cannot tell the format from the name; pass --format {'|'.join(FORMATS)}"
         )
@@ -304,8 +314,21 @@ def read_rows(
     max_field_bytes: int,
     expected_types: dict[str, tuple[str, ...]] | None = None,
     progress: Callable[[ReadProgress], None] | None = None,
+    id_field: str | None = None,
 ) -> Iterator[RawRow]:
-    """Yield the rows of ``path``; csv/parquet first yield a ``header`` pseudo-row."""
+    """Yield the rows of ``path``; csv/parquet first yield a ``header`` pseudo-row.
+
+    ``id_field`` (the spec's ``source.id_field``) is for the migration formats: a task whose
+    data lacks it gets its tool's id there.
+    """
+    if fmt == "label-studio":
+        from builder.migrate.label_studio import read_tasks
+
+        return read_tasks(path, id_field)
+    if fmt == "argilla":
+        from builder.migrate.argilla import read_records
+
+        return read_records(path, id_field)
     if not path.is_file():
         raise IngestError(f"{path}: no such file; check the path")
     if path.stat().st_size == 0:

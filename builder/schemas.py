@@ -27,7 +27,7 @@ def _register_optional() -> None:
     # Formats owned by other modules register lazily to keep import order one way.
     import importlib
 
-    for mod in ("builder.formats", "builder.review.annotations_io"):
+    for mod in ("builder.formats", "builder.review.annotations_io", "builder.review.suggestions"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError:

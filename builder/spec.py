@@ -151,8 +151,11 @@ class CurationSpec(_Strict):
     embedder: str = "minilm"
     """minilm | static | tfidf | image (``builder.curate.image_embed``) | path to a local
     sentence-transformers model."""
-    near_duplicate_threshold: float = Field(default=0.92, gt=0, le=1)
-    """Cosine similarity at or above which two records are near-duplicates."""
+    near_duplicate_threshold: float | None = Field(default=None, gt=0, le=1)
+    """Cosine similarity at or above which two records are near-duplicates. Unset (null):
+    the embedder's own calibrated default (``builder.curate.embed.DEFAULT_THRESHOLDS``:
+    0.92 for minilm; each embedder's cosine scale differs); the threshold used is recorded
+    in the curation report. A value set here is used as is, with any embedder."""
     image_hash_distance: int = Field(default=4, ge=0, le=64)
     """Image fields: records whose 64-bit perceptual hashes (``imagehash.phash``) differ in at
     most this many bits are near-duplicates (0 = identical hashes only)."""
@@ -171,6 +174,10 @@ class CurationSpec(_Strict):
     contamination: ContaminationSpec = Field(default_factory=ContaminationSpec)
     seed: int = 13
     """Seed for every random choice."""
+    engine: Literal["local", "ray"] = "local"
+    """Where scanning, embedding and the pair search run: ``local`` (this process) or
+    ``ray`` (a Ray cluster, ``pip install 'benchsmith[ray]'``; ``curate --ray-address`` or
+    ``RAY_ADDRESS`` names it). Both decide alike (``builder.curate.engine``)."""
 
 
 class ReviewSpec(_Strict):
@@ -182,6 +189,22 @@ class ReviewSpec(_Strict):
     """Approve items whose answers all agree without a reviewer."""
     lease_minutes: int = Field(default=30, ge=1)
     """How long an item stays reserved for an annotator who opened it."""
+    skill_threshold: float = Field(default=0.7, ge=0, le=1)
+    """The dashboard flags an annotator whose Dawid–Skene skill (the accuracy their
+    estimated confusion matrix implies, 0–1; ``builder.review.skill``) is below this."""
+    gold_every: int = Field(default=10, ge=0)
+    """One gold item (``items gold``) per this many answers of each annotator, unannounced,
+    at a position that varies per annotator and block; 1 = every item while gold items last,
+    0 = gold items are never served."""
+    suggestions: Literal["hidden", "reviewers", "annotators"] = "reviewers"
+    """Who sees a model's suggested answer (``benchsmith suggestions``): ``hidden`` nobody;
+    ``reviewers`` reviewers and leads while adjudicating, annotators label blind;
+    ``annotators`` annotators too, except on the blind control share of items (see
+    ``builder.review.suggestions``). A suggestion never counts as an annotator."""
+    suggestion_control: float = Field(default=0.05, ge=0, lt=1)
+    """With ``suggestions: annotators``: share of items (a hash of the item id seeded with
+    ``curation.seed``, the same for every annotator and session) shown without their
+    suggestion, against which the dashboard measures anchoring."""
 
 
 class ReleaseSpec(_Strict):
@@ -291,8 +314,14 @@ class BenchmarkSpec(_Strict):
 
     def spec_hash(self) -> str:
         """Hex sha256 of the canonical JSON (:func:`builder.hashing.canonical_json`) of the
-        spec's JSON dump; stored with the benchmark and in release manifests."""
-        return content_hash(self.model_dump(mode="json"))
+        spec's JSON dump without the fields left at their defaults; stored with the
+        benchmark and in release manifests.
+
+        Defaults are left out so that a new spec field (which comes with a default) does not
+        change the hash of every spec written before it: a spec means the same thing before
+        and after the upgrade, and ``init`` / ``releases reindex`` must still recognise it.
+        """
+        return content_hash(self.model_dump(mode="json", exclude_defaults=True))
 
     def check_source_fields(self, columns: list[str], *, where: str) -> None:
         """Refuse a source whose columns lack a field the spec needs."""

@@ -68,23 +68,57 @@ _JOINER = "\u2060"  # WORD JOINER: zero width, no line break
 
 # On a multiple-choice item the letters A–J pick choices too (review_ui/choices.py).
 # Digits pick labels (type 1 then 2 within 0.6 s for label 12; a digit that cannot start a
-# longer number applies at once), Enter submits, S skips. Enter and S are the form buttons'
-# own Streamlit shortcuts; this script adds the digits, and keeps Enter on a focused label
-# or flag button (after a mouse click) from toggling it before the submit. Typing in a text
-# box is never intercepted.
+# longer number applies at once), Enter submits, S skips (the Skip button's own Streamlit
+# shortcut). Typing in a text box is never intercepted.
+#
+# Enter is this script's, not the Submit button's Streamlit shortcut, so that the label and
+# the submit travel together whatever the timing. The race it ends (issue 12: "no label
+# given" while the label shows as selected): while a rerun draws the next item, the previous
+# item's form is still mounted (stale) beside the new one, with its own Enter shortcut. The
+# keys picked pills by position across the whole page, so a digit typed as soon as the new
+# item showed could land on the old form's pill, while Enter fired every mounted form's
+# Submit shortcut -- the new, empty form's too. (Captured BackMsgs of HEAD's page with
+# digits then Enter at once: one Enter sent both `submit_6`, with the labels, and `submit_7`,
+# empty.) Now keys act on the live (not stale) form only, and Enter stops the event
+# (Streamlit sees none), applies a pending digit, waits until every pick is drawn (the
+# pill's aria-checked: the value reaches the form's state in an effect after that render),
+# lets one more task pass and clicks the live form's Submit, the same path as a mouse
+# click. A second Enter while one waits, or while only a stale form is on screen, does
+# nothing (no double submit, no submit of a form already left).
 _KEYS_JS = """
 <script>
 (() => {
   if (window.__benchsmithKeys) return;
   window.__benchsmithKeys = true;
-  let buffer = "", timer = null;
-  const pills = () => Array.from(
-    document.querySelectorAll('[class*="st-key-answer_pick_"] button'));
+  let buffer = "", timer = null, sending = false;
+  const picked = new Map();  // pill clicked -> the aria-checked it must reach
+  const live = (sel) => Array.from(document.querySelectorAll(sel))
+    .filter((b) => !b.closest('[data-stale="true"]'));
+  const pills = () => live('[class*="st-key-answer_pick_"] button');
+  // Single-select pills are radios (aria-checked), multi-select ones toggle buttons
+  // (aria-pressed): either tells whether the click has been drawn.
+  const shown = (b) => b.getAttribute("aria-checked") ?? b.getAttribute("aria-pressed");
+  const press = (b) => {
+    picked.set(b, shown(b) === "true" ? "false" : "true");
+    b.click();
+  };
   const apply = () => {
     const n = parseInt(buffer, 10);
     buffer = ""; clearTimeout(timer); timer = null;
     const buttons = pills();
-    if (n >= 1 && n <= buttons.length) buttons[n - 1].click();
+    if (n >= 1 && n <= buttons.length) press(buttons[n - 1]);
+  };
+  const drawn = () => Array.from(picked).every(
+    ([b, want]) => !b.isConnected || shown(b) === want);
+  const send = (button, since) => {
+    if (!drawn() && performance.now() - since < 3000) {
+      setTimeout(() => send(button, since), 5);
+      return;
+    }
+    setTimeout(() => {
+      picked.clear(); sending = false;
+      if (button.isConnected && !button.disabled) button.click();
+    }, 0);
   };
   const typing = (t) => t && (t.isContentEditable ||
     ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
@@ -94,7 +128,7 @@ _KEYS_JS = """
         document.querySelector('[class*="st-key-answer_choices_"]')) {
       const buttons = pills(), i = e.key.toUpperCase().charCodeAt(0) - 65;
       if (i < buttons.length) {
-        e.preventDefault(); e.stopPropagation(); buttons[i].click();
+        e.preventDefault(); e.stopPropagation(); press(buttons[i]);
       }
       return;
     }
@@ -106,11 +140,19 @@ _KEYS_JS = """
       if (parseInt(buffer, 10) * 10 > buttons.length) apply();
       else timer = setTimeout(apply, 600);
     } else if (e.key === "Enter") {
-      if (buffer) apply();
       const t = e.target;
-      if (t && t.tagName === "BUTTON" && t.dataset.variant === "pills") {
-        e.preventDefault(); t.blur();
-      }
+      // A focused button other than a pill (Skip, Log out) keeps its own Enter.
+      if (t && t.tagName === "BUTTON" && t.dataset.variant !== "pills") return;
+      if (!document.querySelector('[class*="st-key-submit_"] button')) return;
+      // Swallowed even when only a stale form is on screen (the next item is on its way):
+      // the old form's shortcut must not send it again.
+      e.preventDefault(); e.stopPropagation();
+      if (t && t.tagName === "BUTTON") t.blur();
+      const submit = live('[class*="st-key-submit_"] button')[0];
+      if (!submit || sending) return;
+      sending = true;
+      if (buffer) apply();
+      send(submit, performance.now());
     }
   }, true);
 })();

@@ -34,7 +34,7 @@ hypothesis_settings.register_profile("benchsmith", deadline=None)
 hypothesis_settings.load_profile("benchsmith")
 
 # Fixture modules, available to every test without importing them.
-pytest_plugins = ["tests.support.review", "tests.support.releases"]
+pytest_plugins = ["tests.support.review", "tests.support.releases", "tests.support.ray_cluster"]
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.usefixtures("fast_argon2")
 
 
 def test_users_unlock(cli: Cli, cli_ws: Workspace, ops_env: dict[str, str]) -> None:
+    add_user(cli_ws, "ops", "lead")  # the operator at the shell, a lead without a login
     add_user(cli_ws, "lea", "lead", PASSWORD)
     for _ in range(MAX_FAILURES):
         with pytest.raises(PermissionDenied):

@@ -211,7 +211,7 @@ def test_a_gold_item_reads_like_any_other(
     app_ws: Workspace, sample_rows: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mark_gold(app_ws, operator(), 3, "devel")
-    monkeypatch.setattr(queue, "_gold_due", lambda annotator_id, done: True)
+    monkeypatch.setattr(queue, "_gold_due", lambda annotator_id, done, every=10: True)
     at = app_test(app_ws, "ana")
     # The gold item comes first (due at once), then the queue's first item.
     assert _label(at, 3, "devel") == _saved(sample_rows[2]["package"])

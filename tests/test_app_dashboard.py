@@ -29,8 +29,8 @@ def test_empty_dashboard(app_ws: Workspace) -> None:
     at = app_test(app_ws, "rita", page="dashboard.py")
     assert not at.exception
     assert [h.value for h in at.header] == [
-        "Progress", "Annotators", "Agreement", "Gold accuracy", "Labels of approved items",
-        "Curation coverage",
+        "Progress", "Annotators", "Agreement", "Gold accuracy", "Annotator skill",
+        "Labels of approved items", "Curation coverage",
     ]  # fmt: skip
     assert _metrics(at)["candidate"] == "6"
     assert _metrics(at)["Krippendorff α (nominal)"] == "—"

@@ -129,8 +129,8 @@ def test_annotator_pages(hostile_ws: Workspace) -> None:
 def test_reviewer_pages(hostile_ws: Workspace) -> None:
     ws = hostile_ws
     answer_items(ws)
-    at = _page(ws, REVIEWER, None)
-    seen = _check(at)
+    at = _page(ws, REVIEWER, None)  # Annotate, whose guidelines stay beside an empty queue
+    seen = _check(at, guidelines=ws.benchmark()[0].guidelines or "")
     assert f"{visible(REVIEWER)} · reviewer" in seen
 
     at = _page(ws, REVIEWER, "adjudicate.py")

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from builder.review.auth import AuthSession, login
 from builder.review.users import disable_user
-from builder.store.models import Annotation
+from builder.store.models import Annotation, utcnow
 from builder.workspace import Workspace
 from review_ui.session import AUTH_KEY
 from tests.support.review import ACCOUNT_CHANGES, APP, PAGES, PASSWORD, app_test, texts
@@ -64,9 +64,8 @@ def _fresh(auth: AuthSession) -> AppTest:
 
 
 def test_expired_session_and_disabled_user_are_sent_to_login(app_ws: Workspace) -> None:
-    auth = login(app_ws, "ana", PASSWORD)
-    hours = timedelta(hours=9)
-    at = _fresh(AuthSession(auth.actor, auth.issued_at - hours, auth.expires_at - hours))
+    auth = login(app_ws, "ana", PASSWORD, now=utcnow() - timedelta(hours=13))
+    at = _fresh(auth)
     assert [b.label for b in at.button] == ["Log in"]
     assert _shown(at.info)[0].startswith("the session of 'ana' expired at ")
     assert AUTH_KEY not in at.session_state
@@ -157,17 +156,23 @@ def test_two_tabs_of_one_user_each_submit_their_item(app_ws: Workspace) -> None:
     first.button_group(key="answer_pick_1").set_value("devel")
     first.button(key="submit_1").click().run()
     assert not first.error and first.button_group(key="answer_pick_2")
-    # The second tab's click on the item already answered is not taken for the next item's
-    # empty form ("no label given"): the tab moves on to the next item.
+    # The second tab's click is taken for the item it showed, never for the next item's
+    # empty form ("no label given"): ana's later choice on item 1 revises her own answer
+    # (append-only, the first kept as superseded), and the tab moves on to the next item.
     second.button_group(key="answer_pick_1").set_value("utils")
     second.button(key="submit_1").click().run()
     assert not second.error
+    assert any("revised" in m.value for m in second.success)
     second.button_group(key="answer_pick_2").set_value("net")
     second.button(key="submit_2").click().run()
     assert not second.error
     with app_ws.db.session() as s:
         rows = s.exec(select(Annotation).order_by(Annotation.id)).all()  # type: ignore[arg-type]
-    assert [(a.item_id, a.answer) for a in rows] == [(1, "devel"), (2, "net")]
+    assert [(a.item_id, a.answer, a.is_current) for a in rows] == [
+        (1, "devel", False),
+        (1, "utils", True),
+        (2, "net", True),
+    ]
 
 
 @pytest.mark.parametrize(

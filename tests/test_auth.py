@@ -18,12 +18,12 @@ from builder.review.auth import (
     MAX_FAILURES,
     Actor,
     authorize,
-    check_session,
     has_role,
     hash_password,
     login,
     verify_password,
 )
+from builder.review.sessions import check_session
 from builder.review.users import (
     DEMO_USERS,
     add_user,
@@ -70,10 +70,13 @@ def test_login_and_audit(workspace: Workspace) -> None:
     make_user(workspace, "ana")
     session = login(workspace, "ana", PASSWORD, now=T0)
     assert session.actor.name == "ana" and session.actor.role == Role.annotator
-    assert session.expires_at - session.issued_at == timedelta(hours=8)
-    assert check_session(workspace, session, now=T0 + timedelta(hours=1)).name == "ana"
+    assert session.expires_at - session.issued_at == timedelta(hours=12)
+    # In use every two hours, it lasts the working day (idle ends it after 3 h)...
+    for hours in range(1, 12, 2):
+        assert check_session(workspace, session, now=T0 + timedelta(hours=hours)).name == "ana"
+    # ...and not a minute more.
     with pytest.raises(PermissionDenied) as err:
-        check_session(workspace, session, now=T0 + timedelta(hours=8))
+        check_session(workspace, session, now=T0 + timedelta(hours=12))
     assert str(err.value) == (
         f"the session of 'ana' expired at {session.expires_at:%Y-%m-%d %H:%M} UTC; log in again"
     )

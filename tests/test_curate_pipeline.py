@@ -157,7 +157,7 @@ def test_curate_end_to_end(
     )
     assert audit.entity_id == str(report.run_id) and audit.after["selected"] == 40
     assert stored["removed"] == report.removed and stored["removed_file"] is None
-    assert stored["format_version"] == 2
+    assert stored["format_version"] == 3
 
 
 def _check_removed(

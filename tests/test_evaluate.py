@@ -119,6 +119,7 @@ def test_cli_eval_stores_and_leaderboard_flags_saturation(
     cli: Cli, rel_ws: Workspace, tmp_path: Path
 ) -> None:
     publish_release(rel_ws, actor=LEAD)
+    add_users(rel_ws, eng="annotator")  # storing a score needs a user of the workspace
     rows = _test_rows(rel_ws)
     weak = _write(
         tmp_path / "weak.jsonl",

@@ -163,7 +163,7 @@ def test_classification_inspect_lm_eval_and_jsonl(
     }
 
     # `benchsmith eval` of the Inspect log: the model name comes from the log.
-    env = cli_env | {"BENCHSMITH_REGISTRY": str(ws.settings.registry)}
+    env = cli_env | {"BENCHSMITH_REGISTRY": str(ws.settings.registry), "BENCHSMITH_USER": LEAD}
     scored = cli(
         "eval", f"{NAME}@1.0.0", "--predictions", log.location, "--bootstrap", "0", env=env
     )

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 
+from builder.hashing import content_hash
 from builder.spec import BenchmarkSpec, load_spec
 from builder.store.db import Database, alembic_config, head_revision
 from tests.support.common import SAMPLE_SPEC
@@ -67,10 +68,9 @@ def test_0002_recomputes_spec_hashes_with_canonical_json(database_url: str) -> N
             )
     legacy = _hashes(db)
 
-    db.migrate()
-    assert db.current_revision() == head_revision()
+    db.migrate("0002")
     migrated = _hashes(db)
-    assert migrated == {"debian-sections": base.spec_hash(), "categories": other.spec_hash()}
+    assert migrated == {name: content_hash(spec) for name, spec in specs.items()}
     # An ASCII spec without tiny floats encodes the same both ways; the other does not.
     assert migrated["debian-sections"] == legacy["debian-sections"]
     assert migrated["categories"] != legacy["categories"]
@@ -80,4 +80,41 @@ def test_0002_recomputes_spec_hashes_with_canonical_json(database_url: str) -> N
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0001")
     assert _hashes(db) == legacy
+    db.dispose()
+
+
+def test_0004_hashes_specs_without_defaults_so_new_fields_keep_the_hash(
+    database_url: str,
+) -> None:
+    base, _ = load_spec(SAMPLE_SPEC)
+    # A spec stored before a field existed: its JSON lacks the key today's model defaults.
+    stored = base.model_dump(mode="json")
+    old_review = {k: v for k, v in stored["review"].items() if k != "gold_every"}
+    assert old_review != stored["review"], "the sample spec's review section lost no field"
+    stored = {**stored, "review": old_review}
+    db = Database(database_url, migrate=False)
+    db.migrate("0003")
+    now = datetime.now(UTC)
+    with db.engine.begin() as conn:
+        conn.execute(
+            _benchmark.insert().values(
+                name=base.name,
+                spec=stored,
+                spec_hash=content_hash(stored),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    db.migrate()
+    assert db.current_revision() == head_revision()
+    # The hash init computes from the unchanged spec file: equal, so init sees no change.
+    assert _hashes(db) == {base.name: base.spec_hash()}
+    assert base.spec_hash() == content_hash(base.model_dump(mode="json", exclude_defaults=True))
+
+    cfg = alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+    # Back to the full dump's hash of what was stored (the dump of the model of its day).
+    assert _hashes(db) == {base.name: content_hash(stored)}
     db.dispose()

@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from builder.config import Settings
 from builder.domain import Role
-from builder.errors import PermissionDenied, ReviewError
+from builder.errors import PermissionDenied, ReviewError, SpecError
 from builder.review.auth import operator
 from builder.review.consensus import decide, mark_gold, unmark_gold
 from builder.review.items import get_case
@@ -31,9 +31,11 @@ from builder.review.queue import (
     skip,
     submit,
 )
+from builder.spec import load_spec
 from builder.store.audit import history
 from builder.store.models import Annotation, Item, utcnow
 from builder.workspace import Workspace, open_workspace
+from tests.support.common import spec_variant, workspace_with
 from tests.support.review import make_items, make_user
 
 pytestmark = pytest.mark.usefixtures("fast_argon2")
@@ -464,3 +466,38 @@ def test_marking_gold_does_not_reopen_or_close_an_answer(
     for item_id in ids:
         unmark_gold(ws, lea, item_id)
         assert [m.revisable for m in reversed(my_answers(ws, ana))] == [False, True]
+
+
+@pytest.mark.parametrize(("every", "gold_at"), [(1, 0), (3, "first block"), (0, None)])
+def test_gold_rate_comes_from_the_spec(
+    sqlite_settings: Settings,
+    sample_rows: list[dict[str, Any]],
+    tmp_path: Path,
+    every: int,
+    gold_at: int | str | None,
+) -> None:
+    """``review.gold_every``: 1 serves the gold item first, 3 within the first three answers,
+    0 never (the item stays approved with its known answer and is never handed out)."""
+    ws = workspace_with(sqlite_settings, tmp_path, review={"gold_every": every})
+    ids = make_items(ws, sample_rows, 9, tmp=tmp_path)
+    gold = ids[-1]
+    mark_gold(ws, make_user(ws, "lea", Role.lead), gold, "devel")
+    ana = make_user(ws, "ana")
+    served = []
+    while (task := next_item(ws, ana)) is not None:
+        served.append(task.item_id)
+        submit(ws, ana, task.item_id, "devel")
+    ws.db.dispose()
+    assert sorted(i for i in served if i != gold) == ids[:-1]
+    if gold_at is None:
+        assert gold not in served
+    elif gold_at == "first block":
+        assert served.index(gold) < every
+    else:
+        assert served.index(gold) == gold_at
+
+
+def test_gold_every_must_not_be_negative(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as e:
+        load_spec(spec_variant(tmp_path, review={"gold_every": -1}))
+    assert "review.gold_every: Input should be greater than or equal to 0 (got -1)" in str(e.value)

@@ -271,7 +271,11 @@ def test_only_leads_may_release(
     }
     out = cli("release", env=env)
     assert out.exit_code == 1
-    assert out.stderr == f"Error: {cases['ann']}\n"
+    assert out.stderr == (
+        "Error: `benchsmith release` needs the lead role, but the acting name 'ann' (from "
+        "BENCHSMITH_USER) has the annotator role; ask a lead to run `benchsmith users set-role "
+        "ann --role lead`, or set BENCHSMITH_USER to the name of a lead\n"
+    )
     out = cli("release", "--json", env={**env, "BENCHSMITH_USER": LEAD})
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["version"] == "1.0.0"

@@ -41,7 +41,8 @@ def test_release_list_yank(cli: Cli, rel_ws: Workspace) -> None:
     add_users(rel_ws, ann="annotator")
     out = cli("releases", "yank", f"{NAME}@1.0.1", "--reason", "oops", env=_env(rel_ws, "ann"))
     assert out.exit_code == 1 and out.stderr.startswith(
-        "Error: user 'ann' has role 'annotator'; only a lead"
+        "Error: `benchsmith releases yank` needs the lead role, but the acting name 'ann' "
+        "(from BENCHSMITH_USER) has the annotator role"
     )
     out = cli("releases", "yank", f"{NAME}@latest", "--reason", "oops", env=env)
     assert (

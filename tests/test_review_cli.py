@@ -28,9 +28,11 @@ def test_users_add_list_disable(cli: Cli, cli_ws: Workspace, ops_env: dict[str, 
     assert r.stdout == "user 'bot' added as annotator (no login)\n"
     r = cli("users", "list", "--json", env=ops_env)
     listed = json.loads(r.stdout)
+    # The workspace had no lead: its first changing command recorded the operator as one.
     assert [(u["name"], u["role"], u["can_login"]) for u in listed] == [
         ("ana", "annotator", True),
         ("bot", "annotator", False),
+        ("ops", "lead", False),
     ]
     assert "password" not in r.stdout
     r = cli("users", "set-role", "ana", "--role", "reviewer", env=ops_env)
@@ -41,6 +43,7 @@ def test_users_add_list_disable(cli: Cli, cli_ws: Workspace, ops_env: dict[str, 
     assert r.stdout.splitlines() == [
         f"{'ana':<24} {'reviewer':<10} disabled",
         f"{'bot':<24} {'annotator':<10} no login",
+        f"{'ops':<24} {'lead':<10} no login",
     ]
 
 

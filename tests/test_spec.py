@@ -90,13 +90,27 @@ def test_spec_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
 
 
 def test_spec_hash_is_the_shared_content_hash(tmp_path: Path) -> None:
-    """One encoding for every hash (builder.hashing); migration 0002 rehashed stored specs."""
+    """One encoding for every hash (builder.hashing), over the fields not left at their
+    defaults (migration 0004 rehashed stored specs that way)."""
     from builder.hashing import canonical_json, content_hash
 
     a, _ = load_spec(_write(tmp_path))
     b = BenchmarkSpec.model_validate({**a.model_dump(), "title": "Catégorie “x”"})
-    assert b.spec_hash() == content_hash(b.model_dump(mode="json"))
+    assert b.spec_hash() == content_hash(b.model_dump(mode="json", exclude_defaults=True))
     assert "Catégorie “x”".encode() in canonical_json(b.model_dump(mode="json"))
+
+
+def test_a_new_spec_field_left_at_its_default_keeps_the_hash(tmp_path: Path) -> None:
+    """A spec written before a field existed hashes like the same spec read today, so
+    ``init`` and ``releases reindex`` still recognise it after an upgrade."""
+    a, _ = load_spec(_write(tmp_path))
+    dumped = a.model_dump(mode="json")
+    older = {**dumped, "review": {k: v for k, v in dumped["review"].items() if k != "gold_every"}}
+    assert BenchmarkSpec.model_validate(older).spec_hash() == a.spec_hash()
+    # Writing a default out explicitly means the same spec; changing it does not.
+    assert BenchmarkSpec.model_validate(dumped).spec_hash() == a.spec_hash()
+    changed = {**dumped, "review": {**dumped["review"], "gold_every": 3}}
+    assert BenchmarkSpec.model_validate(changed).spec_hash() != a.spec_hash()
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))

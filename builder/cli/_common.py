@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,15 +21,19 @@ from builder.display import visible
 from builder.errors import BenchsmithError
 
 if TYPE_CHECKING:
+    from builder.review.auth import Actor
     from builder.workspace import Workspace
 
 __all__ = [
+    "MUTATING",
+    "READ_ONLY",
     "BenchmarkOpt",
     "JsonOpt",
     "PrivateRegistryOpt",
     "RegistryOpt",
     "TrustOpt",
     "WorkspaceOpt",
+    "acting",
     "errors",
     "fail",
     "open_workspace",
@@ -67,6 +72,64 @@ PrivateRegistryOpt = Annotated[
         help="Where the private holdout goes [env: BENCHSMITH_PRIVATE_REGISTRY].",
     ),
 ]
+
+
+MUTATING: dict[str, str] = {
+    "init": "lead",
+    "ingest": "lead",
+    "curate": "lead",
+    "release": "lead",
+    "eval": "annotator",
+    "run": "annotator",
+    "users add": "lead",
+    "users disable": "lead",
+    "users enable": "lead",
+    "users set-role": "lead",
+    "users set-password": "lead",
+    "users unlock": "lead",
+    "users set-email": "lead",
+    "annotations import": "lead",
+    "items gold": "lead",
+    "suggestions import": "lead",
+    "suggestions baseline": "lead",
+    "releases yank": "lead",
+    "releases reindex": "lead",
+    "keys init": "lead",
+}
+"""Every command that changes the workspace, and the role its operator needs (checked by
+:func:`acting` before the command does anything; ``eval``/``run`` only when they store the
+result, ``release`` only without ``--dry-run``). Storing a score changes no benchmark data,
+so any enabled user of the workspace may do it. ``tests/test_operator.py`` checks that every
+command is here or in :data:`READ_ONLY`, and that each one here refuses a non-lead."""
+
+READ_ONLY = frozenset(
+    {
+        "status",
+        "review",
+        "pull",
+        "diff",
+        "leaderboard",
+        "export",
+        "users list",
+        "annotations export",
+        "items list",
+        "releases list",
+        "keys public",
+    }
+)
+"""Commands that read the workspace (or only a registry) and change nothing in it."""
+
+
+def acting(ws: Workspace, command: str) -> Actor:
+    """The operator allowed to run ``command`` (a key of :data:`MUTATING`) on ``ws``.
+
+    One rule for every changing command (``builder.review.operator``): the acting name
+    (``BENCHSMITH_USER``, else the OS login) must be an enabled user with the
+    role the table names; a workspace without a lead records the operator as its lead.
+    """
+    from builder.review.operator import acting_operator, operator_name
+
+    return acting_operator(ws, MUTATING[command], f"`benchsmith {command}`", who=operator_name())
 
 
 def settings_for(
@@ -176,22 +239,35 @@ def progress_bar() -> tuple[Callable[[str, Any], None] | None, Callable[[], None
     if not sys.stderr.isatty():
         return None, lambda: None
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TimeRemainingColumn
+    from rich.markup import escape
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         "[progress.percentage]{task.percentage:>3.0f}%",
         TimeRemainingColumn(),
+        TextColumn("{task.fields[records]}", markup=False),
         console=Console(stderr=True),
         transient=True,
     )
     tasks: dict[str, Any] = {}
+    first: dict[str, tuple[float, int]] = {}
     bar.start()
 
     def update(name: str, p: Any) -> None:
+        # Ingest counts the records it wrote (ReadProgress.rows): show them and their rate,
+        # measured from the first report (which comes after a first chunk was written).
+        rows = getattr(p, "rows", 0)
+        now = time.monotonic()
         if name not in tasks:
-            tasks[name] = bar.add_task(Path(name).name, total=p.total)
-        bar.update(tasks[name], completed=p.done, total=p.total)
+            label = escape(visible(Path(name).name))  # a file name is data, not rich markup
+            tasks[name] = bar.add_task(label, total=p.total, records="")
+            first[name] = (now, rows)
+        t0, rows0 = first[name]
+        records = f"{rows:,} records" if rows else ""
+        if rows > rows0 and now > t0:
+            records += f", {(rows - rows0) / (now - t0):,.0f}/s"
+        bar.update(tasks[name], completed=p.done, total=p.total, records=records)
 
     return update, bar.stop

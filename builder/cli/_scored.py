@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from builder.cli._common import open_workspace, visible
+from builder.cli._common import acting, open_workspace, visible
 
 if TYPE_CHECKING:
     from builder.evaluate.runner import EvalResult
@@ -28,17 +28,18 @@ def store_result(
     registry: str | None,
     *,
     home: Path,
+    command: str,
     hint: str = "",
 ) -> str | None:
     """Store ``result`` in the workspace the flags name (its evaluation id is set); when there
-    is none, the note to print instead: ``not stored: no workspace at HOME`` + ``hint``."""
+    is none, the note to print instead: ``not stored: no workspace at HOME`` + ``hint``.
+    Storing changes the workspace: the operator must pass the rule for ``command``."""
     from builder.errors import ConfigError
     from builder.evaluate import record_evaluation
-    from builder.workspace import current_actor
 
     try:
         ws = open_workspace(workspace, registry=registry)
-        record_evaluation(ws, result, actor=current_actor())
+        record_evaluation(ws, result, actor=acting(ws, command).name)
     except ConfigError:
         return f"not stored: no workspace at {home}{hint}"
     return None

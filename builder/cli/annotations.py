@@ -1,4 +1,5 @@
-"""``benchsmith annotations import|export``: answers in and out as JSON Lines."""
+"""``benchsmith annotations import|export``: answers in and out as JSON Lines; answers in
+from Label Studio's JSON export or an Argilla ``datasets`` folder too."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from builder.cli._common import (
     BenchmarkOpt,
     JsonOpt,
     WorkspaceOpt,
+    acting,
     errors,
     open_workspace,
     print_json,
@@ -25,17 +27,32 @@ app = typer.Typer(help="Answers in and out (JSON Lines).", no_args_is_help=True)
 @app.command("import")
 def annotations_import(
     file: Annotated[
-        Path, typer.Argument(help="JSON Lines: source_id, annotator, label|labels|answer.")
+        Path,
+        typer.Argument(
+            help="JSON Lines (source_id, annotator, label|labels|answer), a Label Studio JSON "
+            "export, or an Argilla datasets folder."
+        ),
     ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="jsonl | label-studio (Export → JSON) | argilla (datasets folder)."
+        ),
+    ] = "jsonl",
     workspace: WorkspaceOpt = None,
     benchmark: BenchmarkOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import answers from another tool or a pilot round (all or nothing)."""
+    """Import answers from another tool or a pilot round (all or nothing).
+
+    With --format label-studio or argilla, a pool record answered there becomes an item
+    (reason "imported") unless curation set it aside; ingest the same export first.
+    """
     from builder.review.annotations_io import import_annotations
 
     with errors():
-        report = import_annotations(open_workspace(workspace, benchmark), file)
+        ws = open_workspace(workspace, benchmark)
+        report = import_annotations(ws, file, fmt=fmt, actor=acting(ws, "annotations import"))
     if as_json:
         print_json(asdict(report))
         return
@@ -43,6 +60,8 @@ def annotations_import(
         f"{file}: {report.imported} imported, {report.revised} revised, "
         f"{report.unchanged} unchanged, {report.skipped} skipped"
     )
+    if report.items_created:
+        typer.echo(f"pool records made items (reason imported): {len(report.items_created)}")
     if report.users_created:
         typer.echo(f"created users without login: {', '.join(report.users_created)}")
 

@@ -21,6 +21,7 @@ from builder.cli import (
     release,
     releases,
     review,
+    suggestions,
     users,
     workspace,
 )
@@ -44,6 +45,7 @@ app.add_typer(annotations.app, name="annotations")
 app.add_typer(items.app, name="items")
 app.add_typer(releases.app, name="releases")
 app.add_typer(keys.app, name="keys")
+app.add_typer(suggestions.app, name="suggestions")
 
 
 def main() -> None:

@@ -11,11 +11,12 @@ from builder.cli._common import (
     BenchmarkOpt,
     JsonOpt,
     WorkspaceOpt,
+    acting,
     errors,
     open_workspace,
     print_json,
-    progress_bar,
 )
+from builder.curate.report import stage_counts, stage_line, threshold_lines
 
 if TYPE_CHECKING:
     from builder.curate.report import CurationReport
@@ -30,6 +31,7 @@ def _summary(r: CurationReport) -> list[str]:
     kinds = ", ".join(f"{k} {v}" for k, v in r.pii.items()) or "none"
     dropped = f", {r.pii_dropped} dropped" if r.pii_dropped else ""
     held = f" on top of {r.held} existing" if r.held else ""
+    stored = r.to_dict(with_map=False)
     return [
         f"pool: {r.pool} records",
         f"filtered: {filtered}; PII: {r.pii_records} record(s) ({kinds}; policy {r.pii_policy}"
@@ -39,6 +41,8 @@ def _summary(r: CurationReport) -> list[str]:
         f"selected {len(r.selected)} new item(s) from {r.k} clusters{held}; embedder "
         f"{r.embedder} ({r.embedded} embedded, {r.cached} cached)",
         f"curation run {r.run_id} done in {r.seconds:.1f} s",
+        stage_line(stage_counts(stored)),
+        *threshold_lines(stored),
     ]
 
 
@@ -67,6 +71,21 @@ def curate(
             help="jsonl/csv/parquet/txt file to check contamination against (repeatable).",
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="local | ray: where scanning, embedding and the pair search run "
+            "(default: curation.engine).",
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster HOST:PORT for --engine ray [default: RAY_ADDRESS, as ray.init].",
+        ),
+    ] = None,
     workspace: WorkspaceOpt = None,
     benchmark: BenchmarkOpt = None,
     as_json: JsonOpt = False,
@@ -77,17 +96,23 @@ def curate(
     --json prints the report (without the 2-D map, which the review app shows).
     """
     from builder.curate.pipeline import curate as run_curate
+    from builder.progress import terminal_progress
 
-    progress, stop = progress_bar()
+    # Plain lines when stderr is not a terminal (logs, CI): curation can take minutes.
+    progress, stop = terminal_progress(plain=True)
     try:
         with errors():
+            ws = open_workspace(workspace, benchmark)
+            acting(ws, "curate")
             report = run_curate(
-                open_workspace(workspace, benchmark),
+                ws,
                 size=size,
                 seed=seed,
                 embedder=embedder,
                 against=against or (),
                 progress=progress,
+                engine=engine,
+                ray_address=ray_address,
             )
     finally:
         stop()

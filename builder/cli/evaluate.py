@@ -11,6 +11,7 @@ from builder.cli._common import (
     JsonOpt,
     RegistryOpt,
     WorkspaceOpt,
+    acting,
     errors,
     open_workspace,
     own_workspace,
@@ -67,6 +68,8 @@ def eval_cmd(
         st = settings_for(workspace, registry=registry)
         name, version = parse_release_ref(ref)
         with own_workspace(st) as ws:
+            if ws is not None and not no_store:
+                acting(ws, "eval")  # refused before scoring, not after
             result = evaluate_release(
                 name,
                 version,
@@ -84,6 +87,7 @@ def eval_cmd(
                 workspace,
                 registry,
                 home=st.home,
+                command="eval",
                 hint=" (pass --workspace to keep results for the leaderboard)",
             )
     if result.yanked:

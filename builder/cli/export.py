@@ -12,6 +12,7 @@ from builder.cli._common import (
     RegistryOpt,
     TrustOpt,
     WorkspaceOpt,
+    acting,
     errors,
     own_workspace,
     print_json,
@@ -106,6 +107,8 @@ def run_cmd(
         st = settings_for(workspace, registry=registry)
         name, version = parse_release_ref(ref)
         with own_workspace(st) as ws:
+            if ws is not None and not no_store:
+                acting(ws, "run")  # refused before the model runs, not after
             result, location = run_release(
                 name,
                 version,
@@ -120,7 +123,7 @@ def run_cmd(
                 workspace=ws,
             )
         if not no_store:
-            note = store_result(result, workspace, registry, home=st.home)
+            note = store_result(result, workspace, registry, home=st.home, command="run")
     if note:
         typer.echo(f"Note: {note}", err=True)
     data = result.to_dict()

@@ -10,6 +10,7 @@ from builder.cli._common import (
     BenchmarkOpt,
     JsonOpt,
     WorkspaceOpt,
+    acting,
     errors,
     fail,
     open_workspace,
@@ -61,7 +62,8 @@ def items_gold(
     if (answer is None) == (not unmark):
         fail("give either --answer VALUE or --unmark")
     with errors():
-        result = set_gold(open_workspace(workspace, benchmark), source_id, answer)
+        ws = open_workspace(workspace, benchmark)
+        result = set_gold(ws, source_id, answer, actor=acting(ws, "items gold"))
     what = f"gold with answer {result.answer!r}" if answer is not None else "no longer gold"
     shown = f"item {result.item_id} ({source_id}) is {what}; status {result.status}"
     typer.echo(visible(shown))

@@ -12,7 +12,15 @@ from typing import Annotated
 
 import typer
 
-from builder.cli._common import JsonOpt, WorkspaceOpt, errors, print_json, settings_for
+from builder.cli._common import (
+    JsonOpt,
+    WorkspaceOpt,
+    acting,
+    errors,
+    open_workspace,
+    print_json,
+    settings_for,
+)
 
 __all__ = ["app"]
 
@@ -40,7 +48,13 @@ def keys_init(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     from builder.release.signing import init_signing_key
 
     with errors():
-        key = init_signing_key(_keys_dir(workspace))
+        keys_dir = _keys_dir(workspace)
+        ws = open_workspace(workspace)
+        try:
+            acting(ws, "keys init")
+        finally:
+            ws.db.dispose()
+        key = init_signing_key(keys_dir)
     if as_json:
         print_json(
             {"private_key": str(key.path), "public_key": key.public.source,

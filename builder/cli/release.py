@@ -1,7 +1,7 @@
 """``benchsmith release``, ``pull``, ``diff``: publish a version, fetch one, compare two.
 
 The acting user (``release`` is for leads only) is ``BENCHSMITH_USER``, else the OS login
-name; see ``builder.release.snapshot``.
+name; see ``builder.review.operator``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from builder.cli._common import (
     RegistryOpt,
     TrustOpt,
     WorkspaceOpt,
+    acting,
     errors,
     fail,
     open_workspace,
@@ -63,7 +64,6 @@ def release(
 ) -> None:
     """Freeze the approved items into a new immutable release (leads only)."""
     from builder.release.snapshot import plan_release, publish_release
-    from builder.workspace import current_actor
 
     if bump is not None and bump not in ("major", "minor", "patch"):
         fail(f"--bump {bump!r} is not one of major, minor, patch")
@@ -76,9 +76,8 @@ def release(
             plan = plan_release(ws, version=version, bump=level, notes=notes)
             summary = plan.summary()
         else:
-            result = publish_release(
-                ws, actor=current_actor(), version=version, bump=level, notes=notes
-            )
+            actor = acting(ws, "release")
+            result = publish_release(ws, actor=actor.name, version=version, bump=level, notes=notes)
     if dry_run:
         if as_json:
             print_json(summary)

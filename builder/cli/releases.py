@@ -12,6 +12,7 @@ from builder.cli._common import (
     PrivateRegistryOpt,
     RegistryOpt,
     WorkspaceOpt,
+    acting,
     errors,
     fail,
     open_workspace,
@@ -72,14 +73,14 @@ def releases_yank(
     """Yank a version: it stays readable, but pulls warn and NAME@latest skips it (leads only)."""
     from builder.release.refs import parse_release_ref
     from builder.release.snapshot import yank_release
-    from builder.workspace import current_actor
 
     with errors():
         name, version = parse_release_ref(ref)
         if version == "latest":
             fail("name the exact version to yank: NAME@X.Y.Z")
         ws = open_workspace(workspace, registry=registry)
-        info = yank_release(ws, name, version, reason=reason, actor=current_actor())
+        actor = acting(ws, "releases yank")
+        info = yank_release(ws, name, version, reason=reason, actor=actor.name)
     typer.echo(f"yanked {name}@{version} ({info.reason}); it stays readable and pulls warn")
 
 
@@ -98,13 +99,12 @@ def releases_reindex(
     before it is recorded.
     """
     from builder.release.reindex import reindex_releases
-    from builder.workspace import current_actor
 
     with errors():
         ws = open_workspace(
             workspace, benchmark, registry=registry, private_registry=private_registry
         )
-        report = reindex_releases(ws, actor=current_actor())
+        report = reindex_releases(ws, actor=acting(ws, "releases reindex").name)
     if as_json:
         print_json(report.to_dict())
         return

@@ -1,12 +1,13 @@
 """``benchsmith users …``: review app accounts.
 
-The shell operator acts as a lead (they hold the database); every change is audited under
-``BENCHSMITH_USER`` or the OS login.
+Every change needs a lead at the shell: ``BENCHSMITH_USER`` or the OS login must name an
+enabled lead of the workspace (``builder.review.operator``); changes are audited under it.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,7 @@ import typer
 from builder.cli._common import (
     JsonOpt,
     WorkspaceOpt,
+    acting,
     errors,
     fail,
     open_workspace,
@@ -29,6 +31,14 @@ app = typer.Typer(help="Review app accounts: add, list, disable, roles.", no_arg
 
 RoleOpt = Annotated[
     str, typer.Option("--role", "-r", help="annotator | reviewer | lead.", show_default=False)
+]
+EmailOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--email",
+        help="Address single sign-on matches (lower-cased; unique).",
+        show_default=False,
+    ),
 ]
 PasswordStdinOpt = Annotated[
     bool,
@@ -53,17 +63,24 @@ def users_add(
     no_login: Annotated[
         bool, typer.Option("--no-login", help="Create without a password (cannot log in).")
     ] = False,
+    email: EmailOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Add a user (prompts for the password unless --password-stdin or --no-login)."""
+    """Add a user (prompts for the password unless --password-stdin or --no-login).
+
+    With --email the user can also sign in through single sign-on (matched by that address).
+    """
     from builder.review.users import add_user
 
     with errors():
         ws = open_workspace(workspace)
+        actor = acting(ws, "users add")
         password = None if no_login else _read_password(password_stdin)
-        info = add_user(ws, name, role, password)
+        info = add_user(ws, name, role, password, email=email, actor=actor)
     typer.echo(
-        f"user {info.name!r} added as {info.role}" + ("" if info.can_login else " (no login)")
+        f"user {info.name!r} added as {info.role}"
+        + ("" if info.can_login else " (no login)")
+        + (f", single sign-on as {info.email!r}" if info.email else "")
     )
 
 
@@ -84,12 +101,16 @@ def users_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None
         typer.echo(f"{visible(u.name):<24} {u.role:<10} {state}")
 
 
-def _user_change(action: str, name: str, workspace: Path | None, **kw: str) -> None:
+def _user_change(
+    command: str, action: str, name: str, workspace: Path | None, **kw: Callable[[], str]
+) -> None:
     from builder.review import users
 
     with errors():
         ws = open_workspace(workspace)
-        info = getattr(users, action)(ws, name, *kw.values())
+        actor = acting(ws, command)
+        # Values (a password prompt) are asked for only once the operator may act.
+        info = getattr(users, action)(ws, name, *(get() for get in kw.values()), actor=actor)
     state = "disabled" if info.disabled else "enabled"
     typer.echo(f"user {info.name!r}: {info.role}, {state}")
 
@@ -97,19 +118,19 @@ def _user_change(action: str, name: str, workspace: Path | None, **kw: str) -> N
 @app.command("disable")
 def users_disable(name: str, workspace: WorkspaceOpt = None) -> None:
     """Stop a user from logging in (their answers stay)."""
-    _user_change("disable_user", name, workspace)
+    _user_change("users disable", "disable_user", name, workspace)
 
 
 @app.command("enable")
 def users_enable(name: str, workspace: WorkspaceOpt = None) -> None:
     """Let a disabled user log in again."""
-    _user_change("enable_user", name, workspace)
+    _user_change("users enable", "enable_user", name, workspace)
 
 
 @app.command("set-role")
 def users_set_role(name: str, role: RoleOpt, workspace: WorkspaceOpt = None) -> None:
     """Change a user's role."""
-    _user_change("set_role", name, workspace, role=role)
+    _user_change("users set-role", "set_role", name, workspace, role=lambda: role)
 
 
 @app.command("set-password")
@@ -117,7 +138,36 @@ def users_set_password(
     name: str, password_stdin: PasswordStdinOpt = False, workspace: WorkspaceOpt = None
 ) -> None:
     """Set a new password (also clears a lockout after failed logins)."""
-    _user_change("set_password", name, workspace, password=_read_password(password_stdin))
+    _user_change(
+        "users set-password",
+        "set_password",
+        name,
+        workspace,
+        password=lambda: _read_password(password_stdin),
+    )
+
+
+@app.command("set-email")
+def users_set_email(
+    name: str,
+    email: Annotated[
+        str | None, typer.Argument(help="The new address (omit with --none).", show_default=False)
+    ] = None,
+    none: Annotated[
+        bool, typer.Option("--none", help="Clear the address: no single sign-on for this user.")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Set the e-mail address single sign-on matches this user by (or clear it)."""
+    from builder.review.users import set_email
+
+    if (email is None) == (not none):
+        fail("give either an e-mail address or --none, e.g. `users set-email ana ana@example.org`")
+    with errors():
+        ws = open_workspace(workspace)
+        info = set_email(ws, name, email, actor=acting(ws, "users set-email"))
+    shown = repr(info.email) if info.email else "none (no single sign-on)"
+    typer.echo(f"user {info.name!r}: e-mail {shown}")
 
 
 @app.command("unlock")
@@ -126,5 +176,6 @@ def users_unlock(name: str, workspace: WorkspaceOpt = None) -> None:
     from builder.review.users import unlock_user
 
     with errors():
-        info = unlock_user(open_workspace(workspace), name)
+        ws = open_workspace(workspace)
+        info = unlock_user(ws, name, actor=acting(ws, "users unlock"))
     typer.echo(f"user {info.name!r}: login locks lifted; failed logins before now no longer count")

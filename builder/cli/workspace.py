@@ -11,7 +11,9 @@ from builder.cli._common import (
     BenchmarkOpt,
     JsonOpt,
     WorkspaceOpt,
+    acting,
     errors,
+    fail,
     open_workspace,
     print_json,
     progress_bar,
@@ -29,20 +31,55 @@ def init(
     spec: Annotated[Path, typer.Option("--spec", help="Benchmark spec (YAML).")],
     workspace: WorkspaceOpt = None,
     update: Annotated[bool, typer.Option("--update", help="Replace a registered spec.")] = False,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Give the first lead a review-app password (first line of stdin).",
+        ),
+    ] = False,
 ) -> None:
-    """Create the workspace (database, caches, registry) and register the benchmark."""
-    from builder.workspace import init_workspace
+    """Create the workspace (database, caches, registry) and register the benchmark.
 
+    The operator (BENCHSMITH_USER, else the OS login) becomes the workspace's first lead;
+    in an existing workspace they must be a lead already.
+    """
+    import sys
+
+    from builder.review.operator import init_as_lead, operator_name
+
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            fail("--password-stdin got no password on stdin; pipe one line, e.g. `echo PW |`")
     with errors():
-        result = init_workspace(settings_for(workspace), spec, update=update)
+        result, actor = init_as_lead(
+            settings_for(workspace),
+            spec,
+            update=update,
+            who=operator_name(),
+            password=password,
+        )
     typer.echo(f"benchmark {result.benchmark!r} {result.action} in workspace {result.workspace}")
+    typer.echo(f"acting as lead {actor.name!r}", err=True)
 
 
 @app.command()
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="csv / jsonl / parquet files (.gz ok).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="csv / jsonl / parquet files (.gz ok), Label Studio JSON exports, Argilla "
+            "datasets folders."
+        ),
+    ],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="csv|jsonl|parquet (default: from the name).")
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv|jsonl|parquet (default: from the name) | label-studio | argilla.",
+        ),
     ] = None,
     skip_invalid: Annotated[
         bool,
@@ -61,6 +98,7 @@ def ingest(
     try:
         with errors():
             ws = open_workspace(workspace, benchmark)
+            acting(ws, "ingest")
             report = ingest_files(ws, files, fmt=fmt, skip_invalid=skip_invalid, progress=progress)
     finally:
         stop()
@@ -114,3 +152,18 @@ def status(
             )
     else:
         typer.echo("releases: none yet")
+    cur = st.get("curation")
+    if cur is None:
+        typer.echo("curation: none yet")
+        return
+    typer.echo(f"latest curation run {cur['run_id']}: {cur['created_at']}")
+    from builder.curate.report import stage_line, threshold_lines
+
+    report = {
+        "near_duplicate_threshold": cur["near_duplicate_threshold"],
+        "near_duplicate_threshold_source": cur["threshold_source"],
+        "threshold_examples": cur["threshold_examples"],
+    }
+    typer.echo(stage_line([(k, n) for k, n in cur["stages"]]))
+    for line in threshold_lines(report):
+        typer.echo(line)

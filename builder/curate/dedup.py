@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
+from builder.curate.result_cache import ResultCache, digest
 from builder.curate.text import normalize_text
 
 __all__ = [
     "ExactDeduper",
+    "centroid_cache",
     "close_pairs",
     "exact_key",
     "kmeans_centroids",
@@ -56,7 +61,10 @@ class ExactDeduper:
 
     def add(self, index: int, text: str) -> int | None:
         """Register ``text`` as record ``index``; the index of an earlier equal text, or None."""
-        key = exact_key(text)
+        return self.add_key(index, exact_key(text))
+
+    def add_key(self, index: int, key: bytes) -> int | None:
+        """:meth:`add` for a text whose :func:`exact_key` is already known (cached scans)."""
         earlier = self._first.get(key)
         if earlier is None:
             self._first[key] = index
@@ -65,6 +73,20 @@ class ExactDeduper:
     def __len__(self) -> int:
         """Number of distinct normalised texts seen."""
         return len(self._first)
+
+
+_CENTROIDS: ContextVar[ResultCache | None] = ContextVar("benchsmith_centroids", default=None)
+
+
+@contextmanager
+def centroid_cache(cache: ResultCache | None) -> Iterator[None]:
+    """Inside the block, :func:`kmeans_centroids` reads and stores its results in ``cache``
+    (the sampler calls it deep down; a rerun over the same pool then skips the fit)."""
+    token = _CENTROIDS.set(cache)
+    try:
+        yield
+    finally:
+        _CENTROIDS.reset(token)
 
 
 def kmeans_centroids(
@@ -80,19 +102,31 @@ def kmeans_centroids(
 
     Plain Lloyd iterations on a subsample: on 2 cores it is several times faster than
     mini-batch k-means at these sizes, and assigning the whole pool afterwards is one
-    matrix product (:func:`nearest_centroids`).
+    matrix product (:func:`nearest_centroids`). Inside :func:`centroid_cache` the result is
+    read from (or stored in) that cache, keyed by every input.
     """
-    from sklearn.cluster import KMeans
-
     n = len(x)
     k = max(1, min(k, n))
     rng = np.random.default_rng(seed)
     fit = x if n <= max_fit else x[np.sort(rng.choice(n, max_fit, replace=False))]
     if k == 1:
         return np.asarray(fit.mean(axis=0, keepdims=True), dtype=np.float32)
+    cache = _CENTROIDS.get()
+    key = ""
+    if cache is not None:
+        from importlib.metadata import version  # not `import sklearn`: a hit skips that second
+
+        key = digest("kmeans-v1", version("scikit-learn"), fit, k, seed, max_iter, init)
+    if cache is not None and (hit := cache.get("kmeans", key)) is not None:
+        return hit["centroids"]
+    from sklearn.cluster import KMeans
+
     km = KMeans(n_clusters=k, n_init=1, max_iter=max_iter, init=init, random_state=seed)
     km.fit(fit)
-    return np.asarray(km.cluster_centers_, dtype=np.float32)
+    centroids = np.asarray(km.cluster_centers_, dtype=np.float32)
+    if cache is not None:
+        cache.put("kmeans", key, {"centroids": centroids})
+    return centroids
 
 
 def nearest_centroids(

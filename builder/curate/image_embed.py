@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from builder.curate.dedup import ExactDeduper
-from builder.curate.embed import normalize_rows
+from builder.curate.embed import DEFAULT_THRESHOLDS, normalize_rows
 from builder.domain import FieldKind
 from builder.media import ImageError, media_path, media_root, parse_image_text
 
@@ -52,6 +52,8 @@ class ImageEmbedder:
     model_id = "image-grey16-hist8-v1"
     dim = _SIDE * _SIDE + 3 * _BINS
     batch_size = 512
+    default_threshold = DEFAULT_THRESHOLDS["image"]
+    """Near-duplicate cosine threshold when the spec sets none (calibrated on the digits)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

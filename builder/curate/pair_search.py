@@ -14,14 +14,22 @@ removals without a kept match and pairs left among kept records on a larger corp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from builder.curate.keep_rule import Kept, Pairs, greedy_keep, keep_order
+from builder.curate.result_cache import ResultCache, code_version, digest
 
-__all__ = ["CHECK_REACH", "REACH", "NearDuplicates", "near_duplicates", "similar_pairs"]
+__all__ = [
+    "CHECK_REACH",
+    "REACH",
+    "NearDuplicates",
+    "near_duplicates",
+    "near_duplicates_cached",
+    "similar_pairs",
+]
 
 REACH = 0.35
 """Default probe reach of :func:`similar_pairs`: a point is also compared with every cell
@@ -103,9 +111,18 @@ def _cells(
 
 
 def _search(
-    x: np.ndarray, threshold: float, *, seed: int, cell_size: int, reach: float
+    x: np.ndarray,
+    threshold: float,
+    *,
+    seed: int,
+    cell_size: int,
+    reach: float,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Pairs, np.ndarray]:
-    """:func:`similar_pairs`, plus each point's cosine to its own cell's centre."""
+    """:func:`similar_pairs`, plus each point's cosine to its own cell's centre.
+
+    ``progress(done, n)`` is called as cells are searched (``done``: points of the cells
+    searched so far)."""
     n = len(x)
     x = np.ascontiguousarray(x, dtype=np.float32)
     if n < 2:
@@ -160,6 +177,8 @@ def _search(
         fi.append(i)
         fj.append(j)
         fs.append(s)
+        if progress is not None and (c % 16 == 15 or c == k - 1):
+            progress(int(bounds[c + 1]), n)
     if not fi:
         return Pairs.empty(), centrality
     return Pairs.of(np.concatenate(fi), np.concatenate(fj), np.concatenate(fs), n), centrality
@@ -209,6 +228,7 @@ def near_duplicates(
     reach: float = REACH,
     check_reach: float = CHECK_REACH,
     max_searches: int = 3,
+    progress: Callable[[int, int], None] | None = None,
 ) -> NearDuplicates:
     """Near-duplicate removal over the (n, d) unit vectors ``x`` (cosine ≥ ``threshold``).
 
@@ -226,7 +246,8 @@ def near_duplicates(
     walk only when both its points are kept). ``verified`` is then True.
 
     ``x``: (n, d) float unit vectors; ``protected``: (n,) bool; ``lengths``: n text lengths
-    in characters. Returns :class:`NearDuplicates` (``keep``, ``duplicate_of``,
+    in characters; ``progress(done, n)`` follows the first (largest) search, points done of
+    ``n``. Returns :class:`NearDuplicates` (``keep``, ``duplicate_of``,
     ``similarity`` per point; ``pairs``, ``searches``, ``verified``). Deterministic for a
     ``seed``. Raises ValueError for a threshold outside (0, 1] or ``max_searches`` < 1.
     """
@@ -236,7 +257,9 @@ def near_duplicates(
         raise ValueError(f"max_searches must be ≥ 1; got {max_searches}")
     n = len(x)
     x = np.ascontiguousarray(x, dtype=np.float32)
-    pairs, centrality = _search(x, threshold, seed=seed, cell_size=cell_size, reach=reach)
+    pairs, centrality = _search(
+        x, threshold, seed=seed, cell_size=cell_size, reach=reach, progress=progress
+    )
     order = keep_order(centrality, lengths=lengths)
     kept = greedy_keep(n, pairs, order, protected=protected)
     searches, verified = 1, n < 2
@@ -266,6 +289,76 @@ def near_duplicates(
         searches=searches,
         verified=verified,
     )
+
+
+def near_duplicates_cached(
+    cache: ResultCache | None,
+    x: np.ndarray,
+    threshold: float,
+    *,
+    seed: int = 13,
+    protected: np.ndarray | None = None,
+    lengths: np.ndarray | Sequence[int] | None = None,
+    compute: Callable[..., NearDuplicates] | None = None,
+    engine: str = "local",
+    progress: Callable[[int, int], None] | None = None,
+) -> NearDuplicates:
+    """:func:`near_duplicates` with the default search settings, read from ``cache`` when it
+    holds the outcome for exactly these inputs (vectors, threshold, seed, protected points,
+    lengths, ``engine``), else computed and stored there. ``cache`` None: always computed.
+    ``compute`` (default :func:`near_duplicates`, which alone reports ``progress``) is
+    called as it is, e.g. an engine's."""
+    n = len(x)
+
+    def run(prot: np.ndarray | None, lens: np.ndarray | Sequence[int] | None) -> NearDuplicates:
+        if compute is None:
+            return near_duplicates(
+                x, threshold, seed=seed, protected=prot, lengths=lens, progress=progress
+            )
+        return compute(x, threshold, seed=seed, protected=prot, lengths=lens)
+
+    if cache is None:
+        return run(protected, lengths)
+    prot = np.zeros(n, dtype=bool) if protected is None else np.asarray(protected, dtype=bool)
+    lens = None if lengths is None else np.asarray(lengths, dtype=np.int64)
+    key = digest(
+        "near-duplicates-v1",
+        code_version("builder.curate.pair_search", "builder.curate.keep_rule"),
+        engine,
+        x,
+        threshold,
+        seed,
+        prot,
+        lens,
+        256,
+        REACH,
+        CHECK_REACH,
+        3,
+    )
+    hit = cache.get("near", key)
+    if hit is not None:
+        meta = hit["meta"]
+        return NearDuplicates(
+            keep=hit["keep"],
+            duplicate_of=hit["duplicate_of"],
+            similarity=hit["similarity"],
+            pairs=int(meta[0]),
+            searches=int(meta[1]),
+            verified=bool(meta[2]),
+        )
+    nd = run(prot, lens)
+    meta = np.array([nd.pairs, nd.searches, int(nd.verified)], dtype=np.int64)
+    cache.put(
+        "near",
+        key,
+        {
+            "keep": nd.keep,
+            "duplicate_of": nd.duplicate_of,
+            "similarity": nd.similarity,
+            "meta": meta,
+        },
+    )
+    return nd
 
 
 def _pairs_between(

@@ -29,23 +29,34 @@ kept, so a top-up never adds a copy of an existing item.
 
 from __future__ import annotations
 
+import importlib
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from builder.curate import image_embed
-from builder.curate.embed import Embedder, get_embedder
+from builder.curate.embed import Embedder, get_embedder, near_duplicate_threshold
+from builder.curate.engine import get_engine
 from builder.curate.filters import FILTER_REASONS, apply_pii_policy, contamination_index
-from builder.curate.pair_search import near_duplicates
-from builder.curate.removed import near_duplicate_examples, removed_rows, store_removed
-from builder.curate.report import CurationReport, near_duplicate_rule, pool_map
-from builder.curate.sample import sample_without_close_pairs
-from builder.curate.scan import Progress, ScannedPool, Scanner, scan_and_embed
+from builder.curate.pair_search import near_duplicates_cached
+from builder.curate.removed import (
+    near_duplicate_examples,
+    removed_rows,
+    store_removed,
+    threshold_examples,
+)
+from builder.curate.report import CurationReport, near_duplicate_rule
+from builder.curate.result_cache import ResultCache, cached_pool_map, cached_sample
+from builder.curate.scan import Progress, ScannedPool, Scanner
+from builder.curate.scan_cache import ScanCache
+from builder.curate.vector_store import VectorStore
 from builder.domain import ItemStatus
 from builder.errors import ConfigError
+from builder.readers import ReadProgress
 from builder.store.audit import log_event
 from builder.store.items import (
     NewItem,
@@ -79,6 +90,8 @@ def curate(
     embedder: str | Embedder | None = None,
     against: Sequence[str | Path] = (),
     progress: Progress | None = None,
+    engine: str | None = None,
+    ray_address: str | None = None,
 ) -> CurationReport:
     """Pick ``size`` new candidate items (default: the spec's ``curation.size``) and report why.
 
@@ -86,6 +99,9 @@ def curate(
     :class:`~builder.curate.embed.Embedder`; ``against`` adds files to check contamination
     against (besides the spec's ``curation.contamination.against`` and every release).
     ``progress(stage, ReadProgress)`` is called as the pool is scanned and embedded.
+    ``engine`` (``local`` | ``ray``, default the spec's ``curation.engine``) runs the scan,
+    embedding and pair search (:mod:`builder.curate.engine`); ``ray_address`` names the Ray
+    cluster. Both engines decide with the same rules.
     A second call tops up: it adds ``size`` new items, never an existing or released one.
     """
     started = time.perf_counter()
@@ -100,7 +116,6 @@ def curate(
         benchmark=bench.name,
         pii_policy=cfg.pii,
         requested=size,
-        near_duplicate_threshold=cfg.near_duplicate_threshold,
         seed=seed,
         strata_field=cfg.strata_field,
         filtered=dict.fromkeys(FILTER_REASONS, 0),
@@ -110,6 +125,12 @@ def curate(
     model = image_embed.embedder_for(
         embedder or cfg.embedder, ws.settings.home
     ) or _resolve_embedder(embedder, cfg.embedder, seed)
+    # Unset in the spec: the embedder's calibrated default (each model's cosine scale differs).
+    threshold, report.near_duplicate_threshold_source = near_duplicate_threshold(
+        cfg.near_duplicate_threshold, model
+    )
+    cfg = cfg.model_copy(update={"near_duplicate_threshold": threshold})  # for helpers given cfg
+    report.near_duplicate_threshold = threshold
     with ws.db.session() as s:
         report.pool = pool_size(s, bench.id)
         if report.pool == 0:
@@ -131,7 +152,11 @@ def curate(
         dedup.add(rid, seeded[rid][1])
     stages["load"] = time.perf_counter() - tick
 
-    pool = scan_and_embed(
+    eng = get_engine(engine or cfg.engine, ray_address=ray_address)
+    # scikit-learn (k-means for sampling) takes about a second to import: do it while the
+    # pool is scanned and embedded, not after.
+    threading.Thread(target=importlib.import_module, args=("sklearn.cluster",), daemon=True).start()
+    pool = eng.scan_and_embed(
         ws,
         bench.id,
         cfg,
@@ -141,16 +166,29 @@ def curate(
         report,
         stages,
         progress,
+        facts=ScanCache.for_spec(ws.settings.scan_cache, spec),
+        store=VectorStore(ws.settings.home / "curation", report.pool, model.dim),
     )
-    x = np.concatenate(pool.vectors) if pool.vectors else np.zeros((0, model.dim), np.float32)
+    x = pool.matrix(model.dim)  # memory-mapped: the vectors stay on disk, not in RAM
     pool.vectors = []
     report.embedder = model.model_id
 
     tick = time.perf_counter()
     existing_m = np.asarray(pool.existing, dtype=bool)
-    nd = near_duplicates(
-        x, cfg.near_duplicate_threshold, seed=seed, protected=existing_m, lengths=pool.length
+    # A rerun over the same vectors reads the outcome back (keyed by every input).
+    memo = ResultCache(ws.settings.home / "curation" / "cache")
+    nd = near_duplicates_cached(
+        memo,
+        x,
+        threshold,
+        seed=seed,
+        protected=existing_m,
+        lengths=pool.length,
+        compute=None if eng.name == "local" else eng.near_duplicates,
+        engine=eng.name,
+        progress=_stage_progress(progress, "near duplicates"),
     )
+    _done(progress, "near duplicates", len(x))
     pos_of = {rid: p for p, rid in enumerate(pool.record_id)}
     dups = {pos_of[rid]: sids for rid, sids in pool.dups.items()}
     mass = np.ones(len(x), dtype=np.float64)
@@ -168,22 +206,24 @@ def curate(
         report.exact_duplicates -= dedup.perceptual
         report.near_duplicates += dedup.perceptual
     report.duplicate_groups = len(groups) + sum(1 for p in dups if p not in group_of)
-    report.near_duplicate_rule = near_duplicate_rule(cfg.near_duplicate_threshold)
+    report.near_duplicate_rule = near_duplicate_rule(threshold)
     report.pair_search = {"pairs": nd.pairs, "searches": nd.searches, "verified": nd.verified}
     removed = removed_rows(pool, nd, pos_of)
     stages["near_duplicates"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     eligible = np.flatnonzero(nd.keep)
+    _done(progress, "sample", 0, len(eligible))
     report.after_dedup = len(eligible)
     status = [existing[pool.record_id[i]].status if pool.existing[i] else None for i in eligible]
     held = np.array([s is not None and s != ItemStatus.rejected for s in status], dtype=bool)
     report.held = int(held.sum())
     xe = x[eligible]
-    result, dropped = sample_without_close_pairs(
+    result, dropped = cached_sample(
+        memo,
         xe,
         size,
-        threshold=cfg.near_duplicate_threshold,
+        threshold=threshold,
         seed=seed,
         held=held,
         pickable=~existing_m[eligible],
@@ -198,6 +238,7 @@ def curate(
     report.sample_check_dropped = dropped
     report.after_dedup -= dropped
     stages["sample"] = time.perf_counter() - tick
+    _done(progress, "sample", len(eligible))
     report.k, report.clusters, report.strata = result.k, result.clusters, result.strata
     picks = [int(eligible[p]) for p in result.picks]
     report.selected = [pool.source_id[p] for p in picks]
@@ -206,7 +247,8 @@ def curate(
     tick = time.perf_counter()
     selected_m = np.zeros(len(eligible), dtype=bool)
     selected_m[result.picks] = True
-    report.map = pool_map(
+    report.map = cached_pool_map(
+        memo,
         xe,
         cluster=result.cluster,
         selected=selected_m,
@@ -242,6 +284,7 @@ def curate(
                     flags=flags,
                 )
             )
+        _done(progress, "write", 0, len(new_items))
         add_items(s, benchmark_id=bench.id, run_id=run_id, items=new_items)
         # Earlier items now stand for their cells of this clustering; released ones keep the
         # weight they were released with.
@@ -252,8 +295,10 @@ def curate(
                 placements.append((item.id, int(result.cluster[i]), float(result.weight[i])))
         update_item_placement(s, placements)
         report.near_duplicate_examples = near_duplicate_examples(s, pool, nd)
+        report.threshold_examples = threshold_examples(s, pool, nd, x, threshold, seed=seed)
         store_removed(report, removed, ws.settings.home, run_id)
         stages["write"] = time.perf_counter() - tick
+        _done(progress, "write", len(new_items))
         report.stages = {k: round(v, 3) for k, v in stages.items()}
         report.seconds = round(time.perf_counter() - started, 3)
         set_run_report(s, run_id, report.to_dict())
@@ -267,6 +312,19 @@ def curate(
             after=report.summary(),
         )
     return report
+
+
+def _stage_progress(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    """``progress`` for one stage as a (done, total) callback."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, ReadProgress(done, total))
+
+
+def _done(progress: Progress | None, stage: str, done: int, total: int | None = None) -> None:
+    """Report ``done`` of ``total`` (default: ``done``, the stage is over) records."""
+    if progress is not None:
+        progress(stage, ReadProgress(done, done if total is None else total))
 
 
 def _siblings(

@@ -1,7 +1,8 @@
 """The removed duplicates in a curation report: one row per record removed as an exact or
-near duplicate, the near duplicates closest to the threshold (with both texts), and where the
-rows go (inline in the report, or a JSON Lines file under the workspace's ``curation/``
-folder when there are over :data:`~builder.curate.report.REMOVED_INLINE`).
+near duplicate, the near duplicates closest to the threshold (with both texts), the pairs on
+both sides of the threshold (:func:`threshold_examples`), and where the rows go (inline in
+the report, or a JSON Lines file under the workspace's ``curation/`` folder when there are
+over :data:`~builder.curate.report.REMOVED_INLINE`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,17 @@ if TYPE_CHECKING:
 
     from builder.curate.scan import ScannedPool
 
-__all__ = ["near_duplicate_examples", "removed_rows", "store_removed"]
+__all__ = [
+    "KEPT_PROBE_BUDGET",
+    "near_duplicate_examples",
+    "removed_rows",
+    "store_removed",
+    "threshold_examples",
+]
+
+KEPT_PROBE_BUDGET = 2_000_000_000
+"""Most multiply-adds spent looking for the kept pairs just below the threshold: the kept
+records probed × kept records × dimensions (about a second of BLAS on two cores)."""
 
 
 def removed_rows(pool: ScannedPool, nd: Kept, pos_of: dict[int, int]) -> list[dict[str, Any]]:
@@ -60,6 +71,99 @@ def near_duplicate_examples(s: Session, pool: ScannedPool, nd: Kept) -> list[dic
         }
         for p, k in pairs
     ]
+
+
+def threshold_examples(
+    s: Session,
+    pool: ScannedPool,
+    nd: Kept,
+    x: np.ndarray,
+    threshold: float,
+    *,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Up to EXAMPLES pairs whose cosine is closest to ``threshold``, from both sides.
+
+    Above (``side`` ``removed``): removed near duplicates and the kept record they duplicate,
+    lowest cosine first. Below (``side`` ``kept``): each of a seeded sample of kept records
+    (as many as :data:`KEPT_PROBE_BUDGET` allows, at most 2,048) with its most similar other
+    kept record; the pairs with the highest cosine. Up to 3 from above and the rest from
+    below, filled from the other side when one is short; returned highest cosine first.
+    ``x``: the (n, d) unit vectors of ``pool`` in its order.
+    """
+    gone = nd.removed
+    above = gone[np.argsort(nd.similarity[gone], kind="stable")[:EXAMPLES]]
+    pairs_above = [(int(p), int(nd.duplicate_of[p]), float(nd.similarity[p])) for p in above]
+    pairs_below = _closest_kept_pairs(x, nd.keep, threshold, seed=seed)
+    n_above = min(len(pairs_above), max(EXAMPLES - len(pairs_below), (EXAMPLES + 1) // 2))
+    chosen = [("removed", *t) for t in pairs_above[:n_above]]
+    chosen += [("kept", *t) for t in pairs_below[: EXAMPLES - n_above]]
+    chosen.sort(key=lambda c: -c[3])
+    texts = record_texts(s, [pool.record_id[q] for c in chosen for q in c[1:3]])
+    return [
+        {
+            "side": side,
+            "source_id": pool.source_id[p],
+            "text": _clip(texts[pool.record_id[p]][1]),
+            "other": pool.source_id[k],
+            "other_text": _clip(texts[pool.record_id[k]][1]),
+            "cosine": round(cos, 4),
+        }
+        for side, p, k, cos in chosen
+    ]
+
+
+def _closest_kept_pairs(
+    x: np.ndarray, keep: np.ndarray, threshold: float, *, seed: int
+) -> list[tuple[int, int, float]]:
+    """(a, b, cosine) of the EXAMPLES most similar kept pairs below ``threshold`` found from a
+    seeded sample of kept records (each paired with its nearest other kept record).
+
+    ``x`` may be memory-mapped: it is read in blocks of _BLOCK rows, never copied whole.
+    """
+    kept = np.flatnonzero(keep)
+    if len(kept) < 2 or x.shape[1] == 0:
+        return []
+    probes = int(min(2048, len(kept), max(16, KEPT_PROBE_BUDGET // (len(kept) * x.shape[1]))))
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(kept, probes, replace=False))
+    best: list[tuple[float, int, int]] = []
+    for start in range(0, probes, 256):
+        rows = sample[start : start + 256]
+        q = np.asarray(x[rows], dtype=np.float32)
+        top = np.full(len(rows), -np.inf, dtype=np.float32)
+        arg = np.zeros(len(rows), dtype=np.int64)
+        for lo in range(0, len(x), _BLOCK):
+            hi = min(lo + _BLOCK, len(x))
+            sims = q @ np.asarray(x[lo:hi], dtype=np.float32).T
+            # Only kept records, not a record with itself, and nothing at or above the
+            # threshold (kept pairs are below it by the rule; equal vectors sit at 1.0).
+            sims[:, ~keep[lo:hi]] = -np.inf
+            inside = (rows >= lo) & (rows < hi)
+            sims[np.flatnonzero(inside), rows[inside] - lo] = -np.inf
+            sims[sims >= threshold] = -np.inf
+            j = sims.argmax(axis=1)
+            val = sims[np.arange(len(rows)), j]
+            better = val > top
+            top[better], arg[better] = val[better], j[better] + lo
+        for r, j, c in zip(rows.tolist(), arg.tolist(), top.tolist(), strict=True):
+            if np.isfinite(c):
+                best.append((c, r, j))
+    best.sort(key=lambda t: -t[0])
+    out: list[tuple[int, int, float]] = []
+    seen: set[tuple[int, int]] = set()
+    for c, a, b in best:
+        key = (min(a, b), max(a, b))
+        if key not in seen:
+            seen.add(key)
+            out.append((a, b, c))
+        if len(out) == EXAMPLES:
+            break
+    return out
+
+
+_BLOCK = 65_536
+"""Pool rows compared per block in :func:`_closest_kept_pairs` (256 × 65,536 floats: 64 MiB)."""
 
 
 def _clip(text: str, limit: int = 2000) -> str:

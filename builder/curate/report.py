@@ -5,14 +5,19 @@ The app plots ``clusters`` (size vs picks) and ``map`` (a 2-D PCA of the pool's 
 with the sample highlighted); the other keys are the funnel from pool to sample.
 ``removed`` (or, when long, the JSON Lines file ``removed_file``) lists every record removed
 as a duplicate and the kept record it duplicates, under the rule in ``near_duplicate_rule``.
+:func:`stage_counts` turns a stored report (any format version) into the records each stage
+removed; ``threshold_examples`` shows the pairs on either side of the threshold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from builder.display import visible
 
 __all__ = [
     "EXAMPLES",
@@ -22,17 +27,23 @@ __all__ = [
     "CurationReport",
     "near_duplicate_rule",
     "pool_map",
+    "stage_counts",
+    "stage_line",
+    "threshold_lines",
 ]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """2: ``removed``/``removed_file``, ``near_duplicate_rule``, ``near_duplicate_examples`` and
-``pair_search`` added; near duplicates follow the kept-match rule (no transitive groups)."""
+``pair_search`` added; near duplicates follow the kept-match rule (no transitive groups).
+3: ``near_duplicate_threshold_source`` (the spec or the embedder's default) and
+``threshold_examples`` (pairs on both sides of the threshold). Older reports still read:
+the new keys are simply absent (:func:`stage_counts` needs none of them)."""
 MAP_POINTS = 5000
 """Most points in the stored map (every sample point is always among them)."""
 REMOVED_INLINE = 1000
 """Most removed-record rows kept inside the report; more go to ``removed_file``."""
 EXAMPLES = 5
-"""Near-duplicate pairs shown in ``near_duplicate_examples``."""
+"""Pairs shown in ``near_duplicate_examples`` and in ``threshold_examples``."""
 
 
 def near_duplicate_rule(threshold: float) -> str:
@@ -123,7 +134,18 @@ class CurationReport:
     """Texts encoded by the model in this run."""
     cached: int = 0
     """Texts whose vectors came from the embedding cache."""
+    threshold_examples: list[dict[str, Any]] = field(default_factory=list)
+    """Up to EXAMPLES pairs whose cosine is closest to the threshold, from both sides when
+    there are (up to 3 above, the rest below), highest cosine first, so a lead can judge the
+    threshold: ``side`` (``removed``: cosine ≥ threshold, ``source_id`` was removed as a near
+    duplicate of ``other``; ``kept``: cosine below it, both records kept — the closest such
+    pairs from each of a seeded sample of kept records to its most similar kept record),
+    ``source_id``, ``text``, ``other``, ``other_text``, ``cosine``."""
     near_duplicate_threshold: float = 0.0
+    """The cosine threshold the run used (the spec's, or the embedder's calibrated default)."""
+    near_duplicate_threshold_source: str = ""
+    """``spec`` (set in the spec) or ``embedder default`` (unset: the embedder's own,
+    ``builder.curate.embed.DEFAULT_THRESHOLDS``)."""
     seed: int = 0
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
@@ -154,8 +176,38 @@ class CurationReport:
             "selected": len(self.selected),
             "k": self.k,
             "embedder": self.embedder,
+            "near_duplicate_threshold": self.near_duplicate_threshold,
             "seed": self.seed,
         }
+
+
+def stage_counts(report: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(stage, records) rows from pool to sample, from a stored report dict of any version.
+
+    Rows, in pipeline order: ``pool``; one ``filtered: <reason>`` per non-zero filter
+    reason; ``PII dropped``; ``contaminated``; ``exact duplicates``; ``near duplicates``;
+    ``existing items`` (kept, when the run topped up); ``not sampled`` (left after
+    de-duplication but not picked); ``selected``. Every row after ``pool`` is records that
+    stage removed (or kept, for the last two), so they sum to ``pool``.
+    """
+    filtered = report.get("filtered") or {}
+    selected = len(report.get("selected") or [])
+    held = int(report.get("held") or 0)
+    rows: list[tuple[str, int]] = [("pool", int(report.get("pool") or 0))]
+    rows += [(f"filtered: {k}", int(v)) for k, v in filtered.items() if v]
+    rows += [
+        ("PII dropped", int(report.get("pii_dropped") or 0)),
+        ("contaminated", len(report.get("contaminated") or [])),
+        ("exact duplicates", int(report.get("exact_duplicates") or 0)),
+        ("near duplicates", int(report.get("near_duplicates") or 0)),
+    ]
+    if held:
+        rows.append(("existing items", held))
+    rows += [
+        ("not sampled", max(0, int(report.get("after_dedup") or 0) - held - selected)),
+        ("selected", selected),
+    ]
+    return rows
 
 
 def pool_map(
@@ -206,3 +258,38 @@ def pool_map(
         "held": [bool(h) for h in held[idx]],
         "source_id": [source_ids[i] for i in idx],
     }
+
+
+def stage_line(rows: list[tuple[str, int]]) -> str:
+    """One terminal line of :func:`stage_counts` rows: ``records by stage (of N): …``."""
+    total = rows[0][1] if rows else 0
+    return f"records by stage (of {total}): " + ", ".join(f"{visible(k)} {n}" for k, n in rows[1:])
+
+
+def threshold_lines(report: Mapping[str, Any], *, width: int = 60) -> list[str]:
+    """Terminal lines for ``curate`` and ``status``: the threshold and where it came from,
+    then the pairs at the threshold (each text cut to ``width`` characters, on one line;
+    every string through :func:`~builder.display.visible`)."""
+    thr = report.get("near_duplicate_threshold")
+    source = report.get("near_duplicate_threshold_source")
+    lines = [
+        f"near-duplicate threshold: {thr if thr is not None else '?'}"
+        + (f" ({visible(source)})" if source else "")
+    ]
+    pairs = [e for e in report.get("threshold_examples") or [] if isinstance(e, Mapping)]
+    if pairs:
+        lines.append("pairs at the threshold (removed: cosine ≥ threshold; kept: below):")
+    for e in pairs:
+        cos = e.get("cosine")
+        lines.append(
+            f"  {visible(e.get('side'))} {cos if cos is not None else '?'}: "
+            f"{visible(e.get('source_id'))} {_one_line(e.get('text'), width)} ~ "
+            f"{visible(e.get('other'))} {_one_line(e.get('other_text'), width)}"
+        )
+    return lines
+
+
+def _one_line(text: object, width: int) -> str:
+    s = " ".join(str(text or "").split())
+    s = s if len(s) <= width else s[: width - 1] + "…"
+    return repr(visible(s))

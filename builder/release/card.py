@@ -165,8 +165,80 @@ def _curation_line(info: CardInfo) -> str:
     return (
         f"- Curation run {run.get('id')} of {str(run.get('created_at', ''))[:10]}: embedder "
         f"{info.embedder or cur.embedder}, seed {run.get('seed', cur.seed)}, near-duplicate "
-        f"threshold {cur.near_duplicate_threshold}{method}."
+        f"threshold {_threshold(run, cur.near_duplicate_threshold)}{method}."
     )
+
+
+def _threshold(run: dict[str, Any], spec_value: float | None) -> str:
+    """The run's recorded threshold, else the spec's, else the embedder's default."""
+    value = run.get("near_duplicate_threshold", spec_value)
+    return "the embedder's default" if value is None else f"{value}"
+
+
+_AGREE = {
+    "classification": "the same label",
+    "multiple_choice": "the same choice letter",
+    "multilabel": "the same label set",
+    "reference_answer": "the same text after normalising case, spacing, punctuation and articles",
+}
+
+
+def _aggregation_line(spec: BenchmarkSpec) -> str:
+    """Which rule produced the released labels, as the review code applies it (the policy in
+    :func:`builder.review.consensus.apply_consensus`, reviewers in ``decide``, gold in
+    ``mark_gold``)."""
+    review, task = spec.review, spec.task
+    agree = (
+        "spans that overlap (token F1 ≥ 0.5 between every pair), released as all their spans"
+        if task.context_field is not None
+        else _AGREE[task.type.value]
+    )
+    if not review.auto_approve_unanimous:
+        policy = (
+            "auto-approval is off (`review.auto_approve_unanimous: false`), so every other "
+            "item was approved by a reviewer, unanimous ones included"
+        )
+    elif review.annotators_per_item == 1:
+        policy = (
+            "with one annotator per item (`review.annotators_per_item: 1`) and auto-approval on, "
+            "every other item carries its single annotator's unflagged answer as given"
+        )
+    else:
+        policy = (
+            "every other item was approved automatically because a round's first complete set "
+            f"of its {review.annotators_per_item} answers agreed ({agree}) and none was flagged "
+            "(`review.auto_approve_unanimous`); a revised answer or a flag sends an item to a "
+            "reviewer"
+        )
+    return (
+        "- Released labels: a reviewer's decision always wins (an item a reviewer approved "
+        "carries the answer the reviewer chose; a gold item, the lead's gold answer); "
+        f"{policy}. No label comes from a vote: on disagreeing items majority vote only "
+        "pre-fills the reviewer's form, and Dawid–Skene (crowd-kit) estimates of annotator "
+        "skill and item posteriors were advisory (dashboard, Adjudicate order), never a label. "
+        "This describes the spec of this release."
+    )
+
+
+def _suggestions_line(spec: BenchmarkSpec) -> str:
+    """Whether annotators saw model suggestions (``review.suggestions``), which can anchor
+    their answers, and the blind control share (:mod:`builder.review.suggestions`)."""
+    review = spec.review
+    if review.suggestions == "annotators":
+        return (
+            "- Model suggestions: shown to annotators while labeling (`review.suggestions: "
+            f"annotators`), except on a blind control share of {review.suggestion_control:.1%} "
+            "of items chosen by a hash of the item id; agreement may be inflated by anchoring "
+            "(the review dashboard compares agreement with the suggestion on shown and control "
+            "items). Suggestions never counted as an annotator."
+        )
+    seen = (
+        "shown to nobody (`review.suggestions: hidden`)"
+        if review.suggestions == "hidden"
+        else "not shown to annotators, who labeled blind; reviewers saw them while "
+        "adjudicating (`review.suggestions: reviewers`)"
+    )
+    return f"- Model suggestions: {seen}; they never counted as an annotator."
 
 
 def _bibtex_key(name: str, version: str) -> str:
@@ -247,6 +319,8 @@ def render_card(info: CardInfo) -> str:
         f"{_pct(ag.percent_agreement)}.",
         f"- Human ceiling ({ag.ceiling_metric} of one annotator against another): {_pct(ag.human_ceiling)}. "
         "The leaderboard flags the benchmark as saturated when the best model reaches it.",
+        _aggregation_line(spec),
+        _suggestions_line(spec),
         "",
     ]
     if info.notes.strip():

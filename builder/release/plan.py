@@ -173,7 +173,11 @@ def _sampling(
             "embedder": run.embedder,
             "seed": run.seed,
         }
-        method = run.report.get("method") if isinstance(run.report, dict) else None
+        report = run.report if isinstance(run.report, dict) else {}
+        # The threshold the run used (an unset spec value means the embedder's default).
+        if isinstance(report.get("near_duplicate_threshold"), int | float):
+            out["curation_run"]["near_duplicate_threshold"] = report["near_duplicate_threshold"]
+        method = report.get("method")
         if isinstance(method, str):
             out["method"] = method
     return out, (run.embedder if run is not None and run.embedder else None)

@@ -26,11 +26,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from builder.errors import ReleaseError, TrustError
 from builder.hashing import canonical_json
 from builder.release.manifest import Manifest, answer_field_for, version_key
 from builder.release.registry import Registry
 from builder.release.splits import HOLDOUT_SPLIT
+from builder.spec import BenchmarkSpec
 from builder.workspace import Workspace
 
 __all__ = ["ReindexReport", "find_unrecorded", "reindex_releases"]
@@ -53,6 +56,19 @@ class ReindexReport:
         """JSON-ready form (``releases reindex --json``)."""
         return dict(self.__dict__)
 
+
+def _spec_hash_of(manifest: Manifest) -> str:
+    """The hash the manifest's spec has today.
+
+    The manifest's recorded ``spec_hash`` was computed by the benchsmith that built it, over
+    the spec fields of its day; read through today's model (which fills newer fields with
+    their defaults), the same spec hashes as the workspace's. A spec today's model refuses
+    keeps its recorded hash, which then cannot match.
+    """
+    try:
+        return BenchmarkSpec.model_validate(manifest.spec).spec_hash()
+    except ValidationError:
+        return manifest.spec_hash
 
 def find_unrecorded(published: list[str], recorded: set[str]) -> list[str]:
     """Published versions with no database row, oldest first."""
@@ -154,7 +170,7 @@ def reindex_releases(
         reg.verify(name, version)
         if manifest.visibility != "public":
             raise _not_ours(name, version, reg.url, "its manifest is a private half")
-        if manifest.spec_hash != spec.spec_hash():
+        if _spec_hash_of(manifest) != spec.spec_hash():
             raise _not_ours(
                 name,
                 version,

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from sqlmodel import Session
 
 from builder.domain import Role
 from builder.errors import BenchsmithError, ReviewError
 from builder.fsutil import write_text_atomic
+from builder.migrate import ForeignAnswer
+from builder.migrate.admission import admit
 from builder.review import extractive
 from builder.review._common import bench_in, clock
 from builder.review.auth import Actor, authorize, operator
@@ -34,12 +37,14 @@ from builder.store.annotations import export_annotations as _annotation_rows
 from builder.store.audit import log_event
 from builder.store.decisions import export_decisions as _decision_rows
 from builder.store.items import items_by_source, lock_item
-from builder.store.users import add_user, get_user
+from builder.store.models import User
+from builder.store.users import add_user, get_user, get_user_by_email
 from builder.textio import decode_utf8, escape_line_breaks, id_field
 from builder.workspace import Workspace
 
 __all__ = [
     "FORMAT_VERSION",
+    "IMPORT_FORMATS",
     "SCHEMAS",
     "AnnotationLine",
     "DecisionLine",
@@ -51,6 +56,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+IMPORT_FORMATS = ("jsonl", "label-studio", "argilla")
+"""What ``annotations import --format`` reads: this module's lines, or another tool's export."""
 MAX_REPORTED = 20
 _ANSWER_KEY = {
     TaskType.classification: "label",
@@ -140,6 +147,8 @@ class ImportReport:
     skipped: int = 0
     """Decision lines and superseded answers (history, not answers to import)."""
     users_created: list[str] = field(default_factory=list)
+    items_created: list[str] = field(default_factory=list)
+    """Source ids of pool records that became items (reason ``imported``; foreign formats)."""
 
 
 def _answer_of(task: TaskSpec, line: AnnotationLine) -> Any:
@@ -159,13 +168,20 @@ def _answer_of(task: TaskSpec, line: AnnotationLine) -> Any:
     return getattr(line, key)
 
 
-def _parse(
-    path: Path, task: TaskSpec
-) -> tuple[list[tuple[int, AnnotationLine, Any]], int, list[str]]:
-    good: list[tuple[int, AnnotationLine, Any]] = []
-    errors: list[str] = []
+@dataclass(frozen=True)
+class _Entry:
+    """One answer as read, before it is checked: its place (for errors) and its fields."""
+
+    order: int
+    where: str
+    obj: Any
+    email: str | None = None
+
+
+def _jsonl_entries(path: Path) -> tuple[list[_Entry], list[tuple[int, str]], int]:
+    entries: list[_Entry] = []
+    errors: list[tuple[int, str]] = []
     skipped = 0
-    seen: dict[tuple[str, str], int] = {}
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -179,97 +195,188 @@ def _parse(
             try:
                 obj = json.loads(raw)
             except json.JSONDecodeError as e:
-                errors.append(f"line {n}: not valid JSON ({e.msg} at column {e.colno})")
+                errors.append((n, f"line {n}: not valid JSON ({e.msg} at column {e.colno})"))
                 continue
             if isinstance(obj, dict) and obj.get("type") == "decision":
                 skipped += 1
                 continue
-            try:
-                line = AnnotationLine.model_validate(obj)
-                if line.format_version > FORMAT_VERSION:
-                    raise ReviewError(
-                        f"format_version {line.format_version} is newer than this benchsmith "
-                        f"reads ({FORMAT_VERSION}); upgrade benchsmith"
-                    )
-                if not line.current:
-                    skipped += 1
-                    continue
-                check_name(line.annotator)
-                answer = validate_answer(task, _answer_of(task, line))
-                normalize_flags(line.flags)
-                check_comment(line.comment)
-            except ValidationError as e:
-                msgs = "; ".join(
-                    f"{'.'.join(map(str, err['loc'])) or 'line'}: {err['msg']}"
-                    for err in e.errors()
+            entries.append(_Entry(n, f"line {n}", obj))
+    return entries, errors, skipped
+
+
+def _foreign_entries(
+    answers: Iterable[ForeignAnswer],
+) -> tuple[list[_Entry], list[tuple[int, str]], int]:
+    entries: list[_Entry] = []
+    errors: list[tuple[int, str]] = []
+    skipped = 0
+    for n, a in enumerate(answers, start=1):
+        if a.error is not None:
+            errors.append((n, f"{a.where}: {a.error}"))
+        elif a.fields is None:
+            skipped += 1  # cancelled, discarded, draft: not an answer
+        else:
+            entries.append(_Entry(n, a.where, a.fields, a.email))
+    return entries, errors, skipped
+
+
+def _check(
+    entries: list[_Entry], task: TaskSpec
+) -> tuple[list[tuple[_Entry, AnnotationLine, Any]], int, list[tuple[int, str]]]:
+    """Each entry validated as an annotations line, by the app's rules."""
+    good: list[tuple[_Entry, AnnotationLine, Any]] = []
+    errors: list[tuple[int, str]] = []
+    skipped = 0
+    seen: dict[tuple[str, str], str] = {}
+    for e in entries:
+        try:
+            line = AnnotationLine.model_validate(e.obj)
+            if line.format_version > FORMAT_VERSION:
+                raise ReviewError(
+                    f"format_version {line.format_version} is newer than this benchsmith "
+                    f"reads ({FORMAT_VERSION}); upgrade benchsmith"
                 )
-                errors.append(f"line {n}: {msgs}")
+            if not line.current:
+                skipped += 1
                 continue
-            except ReviewError as e:
-                errors.append(f"line {n}: {e}")
-                continue
-            key = (line.source_id, line.annotator)
-            if key in seen:
-                errors.append(
-                    f"line {n}: {line.annotator!r} already answered {line.source_id!r} on "
-                    f"line {seen[key]}; keep one answer per annotator and item"
+            check_name(line.annotator)
+            answer = validate_answer(task, _answer_of(task, line))
+            normalize_flags(line.flags)
+            check_comment(line.comment)
+        except ValidationError as err:
+            msgs = "; ".join(
+                f"{'.'.join(map(str, d['loc'])) or 'line'}: {d['msg']}" for d in err.errors()
+            )
+            errors.append((e.order, f"{e.where}: {msgs}"))
+            continue
+        except ReviewError as err:
+            errors.append((e.order, f"{e.where}: {err}"))
+            continue
+        key = (line.source_id, e.email or line.annotator)
+        if key in seen:
+            errors.append(
+                (
+                    e.order,
+                    f"{e.where}: {line.annotator!r} already answered {line.source_id!r} "
+                    f"{seen[key]}; keep one answer per annotator and item",
                 )
-                continue
-            seen[key] = n
-            good.append((n, line, answer))
+            )
+            continue
+        seen[key] = f"on {e.where}" if e.where.startswith("line ") else f"at {e.where}"
+        good.append((e, line, answer))
     return good, skipped, errors
 
 
-def _fail(path: Path, errors: list[str]) -> None:
-    errors = sorted(errors, key=lambda e: int(e.split(":", 1)[0].removeprefix("line ")))
-    shown = errors[:MAX_REPORTED]
+def _fail(path: Path, errors: list[tuple[int, str]]) -> None:
+    shown = [msg for _, msg in sorted(errors, key=lambda e: e[0])[:MAX_REPORTED]]
     more = f"\n  … and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
     raise ReviewError(
         f"{path}: nothing imported, {len(errors)} problem(s):\n  " + "\n  ".join(shown) + more
     )
 
 
+def _entries(
+    path: Path, fmt: str, task: TaskSpec, id_field: str | None
+) -> tuple[list[_Entry], list[tuple[int, str]], int]:
+    if fmt == "jsonl":
+        return _jsonl_entries(path)
+    if fmt == "label-studio":
+        from builder.migrate import label_studio
+
+        return _foreign_entries(label_studio.read_answers(path, task, id_field))
+    if fmt == "argilla":
+        from builder.migrate import argilla
+
+        return _foreign_entries(argilla.read_answers(path, task, id_field))
+    raise ReviewError(f"--format {fmt!r} is not supported; use one of {', '.join(IMPORT_FORMATS)}")
+
+
+def _annotator(s: Session, entry: _Entry, line: AnnotationLine) -> tuple[User | None, str]:
+    """The workspace user who gave the answer (None: to be created) and their name."""
+    if entry.email:
+        user = get_user_by_email(s, entry.email)
+        if user is not None:
+            return user, user.name
+    return get_user(s, line.annotator), line.annotator
+
+
 def import_annotations(
     ws: Workspace,
     path: str | Path,
     *,
+    fmt: str = "jsonl",
     benchmark: str | None = None,
     actor: Actor | None = None,
     now: datetime | None = None,
 ) -> ImportReport:
-    """Import answers from a JSONL file, all or nothing (see the module notes)."""
+    """Import answers from a file, all or nothing (see the module notes).
+
+    ``fmt``: ``jsonl`` (this module's lines), ``label-studio`` (its JSON export) or
+    ``argilla`` (a ``datasets`` folder); see ``builder.migrate``. With the two foreign
+    formats, a pool record answered there that is not an item yet becomes one (reason
+    ``imported``) unless curation set it aside, which refuses the import naming why.
+    """
     path, actor, at = Path(path), actor or operator(), clock(now)
     report = ImportReport()
-    errors: list[str] = []
     with ws.db.session() as s:
         actor = authorize(s, actor, Role.lead, "importing annotations")
         bench, spec = bench_in(s, ws, benchmark)
         assert bench.id is not None
-        lines, report.skipped, errors = _parse(path, spec.task)
-        report.lines = len(lines) + report.skipped + len(errors)
-        items = items_by_source(s, bench.id, [line.source_id for _, line, _ in lines])
-        for n, line, _ in lines:
-            if line.source_id not in items:
+        entries, errors, report.skipped = _entries(path, fmt, spec.task, spec.source.id_field)
+        report.lines = len(entries) + report.skipped + len(errors)
+        lines, skipped, more = _check(entries, spec.task)
+        report.skipped += skipped
+        errors += more
+        wanted = [line.source_id for _, line, _ in lines]
+        items = items_by_source(s, bench.id, wanted)
+        if fmt != "jsonl":  # nothing is kept unless the whole file is good (see _fail)
+            new = [sid for sid in dict.fromkeys(wanted) if sid not in items]
+            admitted, missing = admit(s, spec, bench.id, new)
+            items.update(admitted.items)
+            report.items_created = sorted(admitted.items)
+            for e, line, _ in lines:
+                why = admitted.refused.get(line.source_id)
+                if why is not None:
+                    errors.append(
+                        (e.order, f"{e.where}: record {line.source_id!r} is not imported: {why}")
+                    )
+                elif line.source_id in missing:
+                    errors.append(
+                        (
+                            e.order,
+                            f"{e.where}: source id {line.source_id!r} is not in the pool of "
+                            f"benchmark {bench.name!r}; ingest the export first (`benchsmith "
+                            f"ingest {path} --format {fmt}`)",
+                        )
+                    )
+        for e, line, _ in lines:
+            if line.source_id not in items and fmt == "jsonl":
                 errors.append(
-                    f"line {n}: source id {line.source_id!r} is not an item of benchmark "
-                    f"{bench.name!r}; see `benchsmith items list`"
+                    (
+                        e.order,
+                        f"{e.where}: source id {line.source_id!r} is not an item of benchmark "
+                        f"{bench.name!r}; see `benchsmith items list`",
+                    )
                 )
         if errors:
             _fail(path, errors)
         # Lock items in id order: concurrent single-item writers can then never deadlock us.
         for item_id in sorted({item.id for item in items.values() if item.id is not None}):
             lock_item(s, item_id)
-        for n, line, answer in lines:
-            user = get_user(s, line.annotator)
+        for e, line, answer in lines:
+            user, name = _annotator(s, e, line)
             if user is None:
-                user = add_user(s, name=line.annotator, role=Role.annotator, password_hash=None)
-                report.users_created.append(line.annotator)
+                user = add_user(s, name=name, role=Role.annotator, password_hash=None)
+                if e.email and get_user_by_email(s, e.email) is None:
+                    user.email = e.email  # single sign-on can match them later
+                    s.add(user)
+                report.users_created.append(name)
                 log_event(
                     s,
                     actor=actor.name,
                     action="user.create",
                     entity="user",
-                    entity_id=line.annotator,
+                    entity_id=name,
                     after={"role": Role.annotator.value, "can_login": False, "via": "import"},
                 )
             assert user.id is not None
@@ -289,8 +396,8 @@ def import_annotations(
                     at=at,
                     via="import",
                 )
-            except BenchsmithError as e:
-                errors.append(f"line {n}: {e}")
+            except BenchsmithError as err:
+                errors.append((e.order, f"{e.where}: {err}"))
                 continue
             if result.unchanged:
                 report.unchanged += 1
@@ -309,10 +416,12 @@ def import_annotations(
             benchmark_id=bench.id,
             after={
                 "file": str(path),
+                "format": fmt,
                 "imported": report.imported,
                 "revised": report.revised,
                 "unchanged": report.unchanged,
                 "users_created": report.users_created,
+                "items_created": len(report.items_created),
             },
         )
     return report

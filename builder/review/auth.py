@@ -12,13 +12,18 @@ first, so guesses from one address cannot lock the name out from another; a name
 for the addresses it never logged in from only after many failures from many addresses;
 ``benchsmith users unlock NAME`` always lifts the locks. The counters are the
 ``user.login_failed`` audit events (``after`` holds the address and the reason).
+
+A successful login (:func:`login`, or single sign-on through ``review.sso``) opens a
+server-side session (:func:`open_session`): a row keyed by the sha256 of a random token
+that only the browser holds; ``review.sessions`` checks, lists and ends them.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass, replace
+import secrets
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -30,6 +35,7 @@ from builder.errors import PermissionDenied, ReviewError
 from builder.review._common import clock
 from builder.store.audit import log_event, recent_events
 from builder.store.models import AuditEvent, User
+from builder.store.sessions import add_login_session, prune_login_sessions
 from builder.store.users import get_user, user_credentials
 from builder.workspace import Workspace, current_actor
 
@@ -37,19 +43,20 @@ __all__ = [
     "ADDRESS_FAILURES",
     "GLOBAL_ADDRESSES",
     "GLOBAL_FAILURES",
+    "KEEP_ENDED",
     "LOCAL_ADDRESS",
     "LOCKOUT",
     "MAX_FAILURES",
     "MIN_PASSWORD_LENGTH",
-    "SESSION_TTL",
     "Actor",
     "AuthSession",
     "authorize",
-    "check_session",
     "credential_stamp",
     "has_role",
     "hash_password",
+    "judge",
     "login",
+    "open_session",
     "operator",
     "parse_role",
     "verify_password",
@@ -81,9 +88,9 @@ _KNOWN_LOGINS = 20
 the global and the per-address throttle, never from the (name, address) lock)."""
 LOCAL_ADDRESS = "local"
 """The address of a login whose client address is not known (a library caller)."""
-SESSION_TTL = timedelta(hours=8)
-"""A login is good for one working day."""
 MIN_PASSWORD_LENGTH = 8
+KEEP_ENDED = timedelta(days=30)
+"""How long a user's ended sessions stay in the table (the audit log keeps logins for good)."""
 
 _HASHER = PasswordHasher()
 """argon2id with the library's RFC 9106 defaults (tests swap in cheaper parameters)."""
@@ -141,17 +148,32 @@ class Actor:
 
 
 def operator() -> Actor:
-    """The person running the CLI (``BENCHSMITH_USER`` or the OS login), acting as a lead."""
+    """The person running the CLI (``BENCHSMITH_USER`` or the OS login), acting as a lead.
+
+    The default actor of library calls made without one. The CLI never relies on it: every
+    command that changes the workspace first checks the name against the workspace's users
+    (``builder.review.operator.acting_operator``) and passes the actor it returns.
+    """
     return Actor(name=current_actor(), role=Role.lead)
 
 
 @dataclass(frozen=True)
 class AuthSession:
-    """A successful login; kept by the app (never in a cookie) and checked on every page."""
+    """A successful login: a server-side session row and the token that opens it.
+
+    The app keeps it in the tab's state and the token in an HTTP-only cookie; every page
+    run checks it again (``review.sessions.check_session``).
+    """
 
     actor: Actor
     issued_at: datetime
     expires_at: datetime
+    """The absolute end (``Settings.session_max`` after login); idle sessions end sooner."""
+    token: str = field(default="", repr=False)
+    """The secret the browser holds (43 URL-safe characters); only its sha256 is stored."""
+    session_id: int | None = None
+    method: str = "password"
+    """``password`` or ``oidc``."""
 
 
 def hash_password(password: str) -> str:
@@ -190,7 +212,18 @@ def authorize(session: Session, actor: Actor, need: Role | str, action: str) -> 
     """
     if actor.user_id is None:
         return actor
-    state = user_credentials(session, actor.user_id)
+    return judge(actor, user_credentials(session, actor.user_id), need, action)
+
+
+def judge(
+    actor: Actor,
+    state: tuple[str, Role, bool, str | None] | None,
+    need: Role | str,
+    action: str,
+) -> Actor:
+    """:func:`authorize`'s rule on the user's (name, role, disabled, password hash) as just
+    read (None: no such user), for callers that read it with something else."""
+    assert actor.user_id is not None
     if state is None or state[2]:
         raise PermissionDenied(
             f"user {actor.name!r} is disabled or was removed; ask a lead to enable the account"
@@ -309,12 +342,13 @@ def login(
     password: str,
     *,
     address: str | None = None,
+    user_agent: str | None = None,
     now: datetime | None = None,
-    ttl: timedelta = SESSION_TTL,
 ) -> AuthSession:
-    """Check a password and open a session; every attempt is an audit event.
+    """Check a password and open a server-side session; every attempt is an audit event.
 
-    ``address`` is the client's (None: :data:`LOCAL_ADDRESS`). After :data:`MAX_FAILURES`
+    ``address`` is the client's (None: :data:`LOCAL_ADDRESS`); it and ``user_agent`` are
+    recorded with the session, which ends ``ws.settings.session_max`` after ``now``. After :data:`MAX_FAILURES`
     failures in a row from one address the name is locked for that address, longer after
     each further failure. An unknown name, a wrong password and a lock all raise the same
     :class:`PermissionDenied` after one argon2 verify, so none tells which names exist.
@@ -343,13 +377,48 @@ def login(
                 user.password_hash = _HASHER.hash(password)
             user.failed_logins = 0
             s.add(user)
-            _log(s, name, "user.login", {"address": where}, at)
-            stamp = credential_stamp(user.id, user.role, user.disabled, user.password_hash)
-            actor = Actor(name=user.name, role=user.role, user_id=user.id, stamp=stamp)
+            _log(s, name, "user.login", {"address": where, "method": "password"}, at)
+            auth = open_session(
+                s, user, method="password", address=where, user_agent=user_agent, at=at,
+                ttl=ws.settings.session_max,
+            )  # fmt: skip
     # Raised after the commit so the failure and its audit event are kept.
     if error is not None:
         raise error
-    return AuthSession(actor=actor, issued_at=at, expires_at=at + ttl)
+    return auth
+
+
+def open_session(
+    s: Session,
+    user: User,
+    *,
+    method: str,
+    address: str | None,
+    user_agent: str | None,
+    at: datetime,
+    ttl: timedelta,
+) -> AuthSession:
+    """Open a session for ``user`` (already checked) in ``s``'s transaction.
+
+    The token is 32 random bytes from :mod:`secrets` (URL-safe base64); the row keeps its
+    sha256, the user's :func:`credential_stamp`, ``address``, ``user_agent`` and
+    ``at + ttl`` as the absolute expiry. The user's sessions that ended more than
+    :data:`KEEP_ENDED` ago are deleted (the audit log keeps every login).
+    """
+    if user.id is None:
+        raise AssertionError("a session belongs to a stored user")  # pragma: no cover
+    prune_login_sessions(s, user.id, at - KEEP_ENDED)
+    token = secrets.token_urlsafe(32)
+    stamp = credential_stamp(user.id, user.role, user.disabled, user.password_hash)
+    row = add_login_session(
+        s, token=token, user_id=user.id, method=method, stamp=stamp, address=address,
+        user_agent=user_agent, at=at, expires_at=at + ttl,
+    )  # fmt: skip
+    actor = Actor(name=user.name, role=Role(user.role), user_id=user.id, stamp=stamp)
+    return AuthSession(
+        actor=actor, issued_at=at, expires_at=at + ttl, token=token, session_id=row.id,
+        method=method,
+    )  # fmt: skip
 
 
 def _log(s: Session, name: str, action: str, after: dict[str, object], at: datetime) -> None:
@@ -380,14 +449,3 @@ def _record_failure(
                 after["locked_for_new_addresses_until"] = user.locked_until.isoformat()
             s.add(user)
     _log(s, name, "user.login_failed", after, at)
-
-
-def check_session(ws: Workspace, auth: AuthSession, *, now: datetime | None = None) -> Actor:
-    """The session's actor; refuses expired sessions, disabled users and changed logins."""
-    if clock(now) >= auth.expires_at:
-        raise PermissionDenied(
-            f"the session of {auth.actor.name!r} expired at "
-            f"{auth.expires_at:%Y-%m-%d %H:%M} UTC; log in again"
-        )
-    with ws.db.session() as s:
-        return authorize(s, auth.actor, Role.annotator, "using the review app")

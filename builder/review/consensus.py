@@ -252,10 +252,10 @@ def _approve(
     assert item.id is not None
     before = _snapshot(item)
     changed = item.answer is not None and item.answer != answer
-    was_released = item.status == ItemStatus.released or released_at_revision(
-        s, item.id, item.revision
-    )
-    if changed and was_released:
+    # Asked only when the answer changes: a first approval needs no look at releases.
+    if changed and (
+        item.status == ItemStatus.released or released_at_revision(s, item.id, item.revision)
+    ):
         item.revision += 1
     if not (item.status == ItemStatus.released and not changed):
         item.status = ItemStatus.approved
@@ -283,14 +283,22 @@ def _approve(
 
 
 def apply_consensus(
-    s: Session, item: Item, spec: BenchmarkSpec, *, at: datetime, auto_approve: bool = True
+    s: Session,
+    item: Item,
+    spec: BenchmarkSpec,
+    *,
+    at: datetime,
+    auto_approve: bool = True,
+    current: Sequence[tuple[Any, Sequence[str]]] | None = None,
 ) -> None:
     """Once the item has all its answers, approve it or route it to a reviewer (same
     transaction). ``auto_approve=False`` (a revision of an item that already had all its
     answers) routes even unanimous answers to a reviewer: only a round's first complete set
-    of answers may approve itself."""
+    of answers may approve itself. ``current``: the item's current (answer, flags), oldest
+    first, when the caller already holds them (a submit does: one read less); else read."""
     assert item.id is not None
-    current = current_answers(s, item.id)
+    if current is None:
+        current = current_answers(s, item.id)
     if len(current) < spec.review.annotators_per_item:
         return
     outcome = resolve(spec.task, spec.review, current)

@@ -2,8 +2,10 @@
 
 Pure: the stored curation report in, what the page shows out (the rule in words, the
 records removed per kind, and the removed near duplicates closest to the threshold with
-the kept record each duplicates). Reports written before the rule was stated
-(``format_version`` 1) have counts but no rule or examples.
+the kept record each duplicates), and the records each curation stage removed with the pairs
+on both sides of the threshold. Reports written before the rule was stated
+(``format_version`` 1) have counts but no rule or examples; before ``format_version`` 3,
+no threshold source and no pairs below the threshold.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DuplicatePair", "Duplicates", "duplicates_from"]
+from builder.curate.report import stage_counts
+
+__all__ = ["DuplicatePair", "Duplicates", "ThresholdPair", "duplicates_from"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,20 @@ class DuplicatePair:
     kept_text: str
     removed_id: str
     removed_text: str
+    cosine: float | None
+
+
+@dataclass(frozen=True)
+class ThresholdPair:
+    """Two records whose cosine is close to the threshold, on either side of it."""
+
+    side: str
+    """``removed`` (cosine ≥ threshold: ``first`` was removed as a near duplicate of
+    ``second``) or ``kept`` (below it: both kept)."""
+    first_id: str
+    first_text: str
+    second_id: str
+    second_text: str
     cosine: float | None
 
 
@@ -41,6 +59,12 @@ class Duplicates:
     """Removed near duplicates closest to the threshold, lowest cosine first."""
     removed_file: str | None = None
     """Where the full list of removed records is, when it was too long for the report."""
+    threshold_source: str = ""
+    """``spec`` or ``embedder default`` ("" for reports before format 3)."""
+    stages: list[tuple[str, int]] = field(default_factory=list)
+    """(stage, records) from pool to sample (:func:`~builder.curate.report.stage_counts`)."""
+    threshold_pairs: list[ThresholdPair] = field(default_factory=list)
+    """Pairs closest to the threshold on both sides, highest cosine first (format 3)."""
 
     @property
     def total(self) -> int:
@@ -77,6 +101,18 @@ def duplicates_from(report: dict[str, Any] | None) -> Duplicates | None:
         for e in report.get("near_duplicate_examples") or []
         if isinstance(e, dict)
     ]
+    pairs = [
+        ThresholdPair(
+            side="kept" if e.get("side") == "kept" else "removed",
+            first_id=_str(e.get("source_id")),
+            first_text=_str(e.get("text")),
+            second_id=_str(e.get("other")),
+            second_text=_str(e.get("other_text")),
+            cosine=_float(e.get("cosine")),
+        )
+        for e in report.get("threshold_examples") or []
+        if isinstance(e, dict)
+    ]
     file = report.get("removed_file")
     return Duplicates(
         rule=_str(report.get("near_duplicate_rule")),
@@ -87,4 +123,14 @@ def duplicates_from(report: dict[str, Any] | None) -> Duplicates | None:
         },
         examples=examples,
         removed_file=file if isinstance(file, str) and file else None,
+        threshold_source=_str(report.get("near_duplicate_threshold_source")),
+        stages=_stages(report),
+        threshold_pairs=pairs,
     )
+
+
+def _stages(report: dict[str, Any]) -> list[tuple[str, int]]:
+    try:
+        return stage_counts(report)
+    except (TypeError, ValueError, AttributeError):  # a malformed stored report: no table
+        return []

@@ -7,6 +7,7 @@ reviewer role on the server side.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from builder.review.consensus import (
     suggest,
     unmark_gold,
 )
+from builder.review.skill import QueueOrder, lowest_posterior_first
 from builder.spec import BenchmarkSpec
 from builder.store.annotations import annotation_history, current_annotations
 from builder.store.audit import history
@@ -158,24 +160,32 @@ def adjudication_queue(
     *,
     benchmark: str | None = None,
     limit: int = 50,
+    order: QueueOrder | str = QueueOrder.oldest,
 ) -> list[Case]:
-    """Items waiting for a reviewer: disagreements first, then agreed-but-flagged ones.
+    """Items waiting for a reviewer: disagreements first, then agreed-but-flagged ones, each
+    oldest first; ``order="lowest_posterior"`` puts the items whose Dawid–Skene label is
+    least certain first (:func:`builder.review.skill.lowest_posterior_first`).
 
     Items the reviewer answered themselves are left out: they go to another reviewer
     (:func:`builder.review.consensus.decide` refuses them too).
     """
+    if order not in set(QueueOrder):
+        raise ReviewError(
+            f"unknown queue order {order!r}; use one of {', '.join(QueueOrder)}"
+        )
+    by_posterior = QueueOrder(order) is QueueOrder.lowest_posterior
     with ws.db.session() as s:
         actor = authorize(s, actor, Role.reviewer, "adjudicating")
         bench, spec = bench_in(s, ws, benchmark)
         assert bench.id is not None
-        out: list[Case] = []
+        ids: list[int] = []
         for status in (ItemStatus.conflict, ItemStatus.consensus):
-            for item_id in adjudication_item_ids(
-                s, bench.id, [status], limit - len(out), not_answered_by=actor.user_id
-            ):
-                item, record = _load(s, item_id)
-                out.append(_case(s, spec, item, record))
-        return out
+            # Ranking by posterior needs every waiting item before the limit applies.
+            room = sys.maxsize if by_posterior else limit - len(ids)
+            ids += adjudication_item_ids(s, bench.id, [status], room, not_answered_by=actor.user_id)
+        if by_posterior:
+            ids = lowest_posterior_first(s, bench.id, spec, ids)[:limit]
+        return [_case(s, spec, *_load(s, item_id)) for item_id in ids]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ Rules:
   abandoned lease expires and the slot goes to someone else; a skip frees the slot at
   once and the item comes back to the skipper only when nothing else is left;
 * items already started come first (they finish sooner), then new ones, in id order;
-* gold items (a known answer) are mixed in unannounced, about one in :data:`GOLD_EVERY`;
+* gold items (a known answer) are mixed in unannounced, one per ``review.gold_every``
+  answers of each annotator (default :data:`GOLD_EVERY`; 0: never);
 * nothing an annotator gets back depends on other people's answers or on whether the item
   is gold: :func:`submit` says only that the answer was saved (:class:`Saved`, no status),
   :func:`my_answers` shows their own answers and whether each is still revisable (until a
@@ -47,8 +48,8 @@ from builder.review.consensus import (
     validate_answer,
 )
 from builder.review.items import AnswerView, item_fields
-from builder.spec import BenchmarkSpec
-from builder.store.annotations import add_annotation, current_answers, my_current_annotation
+from builder.spec import BenchmarkSpec, ReviewSpec
+from builder.store.annotations import add_annotation, current_rows, my_current_annotation
 from builder.store.annotations import my_answers as _my_answers
 from builder.store.audit import log_event
 from builder.store.items import item_counts, item_view
@@ -56,6 +57,7 @@ from builder.store.leases import (
     LeaseRow,
     active_lease,
     answers_given,
+    close_own_lease,
     completed_count,
     has_gold,
     lease_rows,
@@ -83,8 +85,9 @@ __all__ = [
     "submit",
 ]
 
-GOLD_EVERY = 10
-"""One gold item per this many answers, at a position that varies per annotator and block."""
+GOLD_EVERY = ReviewSpec().gold_every
+"""The default of ``review.gold_every``: one gold item per this many answers, at a position
+that varies per annotator and block."""
 _RETRIES = 8
 
 
@@ -130,10 +133,14 @@ class SubmitResult:
     """True when it repeated the current answer exactly (nothing was written)."""
 
 
-def _gold_due(annotator_id: int, done: int) -> bool:
-    block, pos = divmod(done, GOLD_EVERY)
+def _gold_due(annotator_id: int, done: int, every: int = GOLD_EVERY) -> bool:
+    """Whether the annotator's next answer (after ``done``) is due to be a gold item: one
+    per block of ``every`` answers, at a position drawn from (annotator, block); 0: never."""
+    if every <= 0:
+        return False
+    block, pos = divmod(done, every)
     digest = hashlib.sha256(f"{annotator_id}:{block}".encode()).digest()
-    return pos == int.from_bytes(digest[:4], "big") % GOLD_EVERY
+    return pos == int.from_bytes(digest[:4], "big") % every
 
 
 def _others_holding(rows: Sequence[LeaseRow], annotator_id: int, at: datetime) -> int:
@@ -205,8 +212,11 @@ def next_item(
         if item_id is not None:
             set_lease(s, item_id=item_id, annotator_id=uid, now=at, expires_at=until)
             return _task(s, spec, item_id, until)
-        if has_gold(s, bench.id) and _gold_due(
-            uid, completed_count(s, benchmark_id=bench.id, annotator_id=uid)
+        every = spec.review.gold_every
+        if (
+            every
+            and has_gold(s, bench.id)
+            and _gold_due(uid, completed_count(s, benchmark_id=bench.id, annotator_id=uid), every)
         ):
             item_id = pick_gold_item(s, benchmark_id=bench.id, annotator_id=uid)
             if item_id is not None:
@@ -258,29 +268,17 @@ def record_answer(
         )
     flag_list = normalize_flags(flags)
     text = check_comment(comment)
-    uid, k = actor.user_id, spec.review.annotators_per_item
-    mine = my_current_annotation(s, item.id, uid)
+    uid = actor.user_id
+    # One read (item locked) serves the revision check and the consensus policy below.
+    current = current_rows(s, item.id)
+    mine = next((r for r in current if r.annotator_id == uid), None)
     if mine is not None:
         # Repeating an answer is a no-op even once decided, so re-imports are idempotent.
-        if (mine.answer, list(mine.flags), mine.comment) == (answer, flag_list, text):
+        if (mine.answer, mine.flags, mine.comment) == (answer, flag_list, text):
             return SubmitResult(item.id, item.status, revised=False, unchanged=True)
         _check_revisable(s, item)
     else:
-        rows = lease_rows(s, item.id)
-        own = next((r for r in rows if r.annotator_id == uid), None)
-        holds = own is not None and own.holds_slot(at)
-        full = not holds and _others_holding(rows, uid, at) >= k
-        expired = own is not None and full
-        # One message whatever the item's status: "conflict" or "approved" here would tell
-        # a late annotator what the others answered.
-        if not item.is_gold and (item.status not in OPEN or full):
-            raise ReviewError(
-                f"item {item.id} takes no more answers"
-                + (" — your lease expired and the slot was taken" if expired else "")
-                + "; your answer was not saved, take the next item"
-            )
-        set_lease(s, item_id=item.id, annotator_id=uid, now=at, expires_at=at, completed=True,
-                  exists=own is not None)  # fmt: skip
+        _take_slot(s, item, uid, spec.review.annotators_per_item, at)
     row_id = add_annotation(s, item_id=item.id, annotator_id=uid, answer=answer,
                             flags=flag_list, comment=text,
                             supersedes=mine.id if mine is not None else None, now=at)  # fmt: skip
@@ -301,17 +299,43 @@ def record_answer(
         },
     )
     item.updated_at = at
-    if item.is_gold:
-        # Gold answers never change the item; the same read as for any other item keeps a
-        # gold item's submit from being the quick one.
-        current_answers(s, item.id)
-    else:
+    # Gold answers never change the item; a gold item's submit made the same reads as any
+    # other's above, so its timing does not tell it apart.
+    if not item.is_gold:
         if item.status == ItemStatus.candidate:
             item.status = ItemStatus.in_review
+        answers = [(r.answer, r.flags) for r in current if r.annotator_id != uid]
         # A revision never approves: only the first complete set of answers may.
-        apply_consensus(s, item, spec, at=at, auto_approve=mine is None)
+        apply_consensus(s, item, spec, at=at, auto_approve=mine is None,
+                        current=[*answers, (answer, flag_list)])  # fmt: skip
     s.add(item)
     return SubmitResult(item.id, item.status, revised=mine is not None)
+
+
+def _take_slot(s: Session, item: Item, uid: int, per_item: int, at: datetime) -> None:
+    """Close the annotator's slot for a first answer: one statement when they hold a live
+    lease (the usual submit); else re-read the slots and take a free one (a late submit,
+    an import) or refuse. A closed item refuses whatever the lease says."""
+    assert item.id is not None
+    if (item.is_gold or item.status in OPEN) and close_own_lease(
+        s, item_id=item.id, annotator_id=uid, now=at
+    ):
+        return
+    rows = lease_rows(s, item.id)
+    own = next((r for r in rows if r.annotator_id == uid), None)
+    holds = own is not None and own.holds_slot(at)
+    full = not holds and _others_holding(rows, uid, at) >= per_item
+    expired = own is not None and full
+    # One message whatever the item's status: "conflict" or "approved" here would tell
+    # a late annotator what the others answered.
+    if not item.is_gold and (item.status not in OPEN or full):
+        raise ReviewError(
+            f"item {item.id} takes no more answers"
+            + (" — your lease expired and the slot was taken" if expired else "")
+            + "; your answer was not saved, take the next item"
+        )
+    set_lease(s, item_id=item.id, annotator_id=uid, now=at, expires_at=at, completed=True,
+              exists=own is not None)  # fmt: skip
 
 
 def _check_revisable(s: Session, item: Item) -> None:

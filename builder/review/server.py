@@ -1,7 +1,10 @@
-"""Start the review app: ``streamlit run review_ui/app.py``, headless, with the workspace in env.
+"""Start the review app: ``streamlit run review_ui/asgi.py``, headless, with the workspace in env.
 
-Used by ``benchsmith review`` and the demo. The app reads its :class:`Settings` from the
-``BENCHSMITH_*`` variables set here, so it opens exactly the workspace it was started for.
+Used by ``benchsmith review`` and the demo. ``review_ui/asgi.py`` is an ``st.App`` (Streamlit
+serves it with uvicorn): the ``review_ui/app.py`` script plus the routes that set and clear
+the login cookie, and single sign-on settings as in-memory secrets. The app reads its
+:class:`Settings` from the ``BENCHSMITH_*`` variables set here, so it opens exactly the
+workspace it was started for.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import IO
 
 from builder.config import Settings
 from builder.errors import ConfigError, ReviewError
+from builder.review.sso import oidc_settings
 from builder.workspace import open_workspace
 
 __all__ = [
@@ -59,13 +63,14 @@ def plain_http_warning(host: str) -> str | None:
 
 
 def app_script() -> Path:
-    """Path of ``review_ui/app.py`` (located, not imported: builder never imports the UI)."""
+    """Path of ``review_ui/asgi.py``, the served app (located, not imported: builder never
+    imports the UI)."""
     spec = importlib.util.find_spec("review_ui")
     if spec is None or spec.origin is None:
         raise ConfigError(
             "the review_ui package is not installed; reinstall benchsmith (pip install -e .)"
         )
-    return Path(spec.origin).parent / "app.py"
+    return Path(spec.origin).parent / "asgi.py"
 
 
 def app_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -146,6 +151,7 @@ def start_app(
 ) -> AppServer:
     """Start the app in the background and wait until it answers; the caller stops it."""
     open_workspace(settings).db.dispose()  # a missing workspace fails here, not in a browser
+    oidc_settings(app_env(settings))  # so does a half-set single sign-on
     if not _port_free(host, port):
         raise ReviewError(
             f"port {port} on {host} is in use; pick another with --port or stop what uses it"

@@ -1,7 +1,9 @@
-"""People: create, list, disable, change roles and passwords; demo logins.
+"""People: create, list, disable, change roles, passwords and e-mails; demo logins.
 
 Every change is an audit event on the user. Actions taken in the app need a lead; the
 shell operator (``auth.operator()``) may always act, since they hold the database.
+A password reset, disabling and a role change end the user's open sessions in the same
+transaction (``review.sessions`` explains the one rule).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlmodel import Session
 
 from builder.domain import Role
 from builder.errors import NotFoundError, ReviewError
+from builder.review._common import clock
 from builder.review.auth import (
     Actor,
     authorize,
@@ -24,8 +27,9 @@ from builder.review.auth import (
 )
 from builder.store.audit import log_event
 from builder.store.models import User
+from builder.store.sessions import revoke_user_sessions
 from builder.store.users import add_user as _insert_user
-from builder.store.users import get_user
+from builder.store.users import get_user, get_user_by_email
 from builder.store.users import list_users as _all_users
 from builder.workspace import Workspace
 
@@ -38,6 +42,8 @@ __all__ = [
     "enable_user",
     "ensure_demo_users",
     "list_users",
+    "normalize_email",
+    "set_email",
     "set_password",
     "set_role",
     "unlock_user",
@@ -45,6 +51,11 @@ __all__ = [
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
 _NAME_RE = re.compile(NAME_PATTERN)
+_EMAIL_RE = re.compile(
+    r"^[^@\s]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+"""local@domain: a local part without spaces or '@', a dotted DNS name (an identity
+provider's ``email`` claim; internationalised domains arrive in their ``xn--`` form)."""
 
 DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
     ("ana", Role.annotator, "ana-demo-pass"),
@@ -61,6 +72,8 @@ class UserInfo:
 
     name: str
     role: str
+    email: str | None
+    """The address single sign-on matches (None: the user cannot sign in that way)."""
     can_login: bool
     disabled: bool
     locked_until: datetime | None
@@ -72,6 +85,7 @@ class UserInfo:
         return cls(
             name=u.name,
             role=u.role,
+            email=u.email,
             can_login=u.password_hash is not None,
             disabled=u.disabled,
             locked_until=u.locked_until,
@@ -89,6 +103,27 @@ def check_name(name: str) -> str:
     return name
 
 
+def normalize_email(email: str) -> str:
+    """``email`` trimmed and lower-cased, or a :class:`ReviewError` naming what is wrong."""
+    value = email.strip().lower()
+    if len(value) > 320 or not _EMAIL_RE.match(value):
+        raise ReviewError(
+            f"e-mail address {email!r} is not valid; give one like name@example.org "
+            "(the address the identity provider sends for this person)"
+        )
+    return value
+
+
+def _claim_email(s: Session, email: str, name: str) -> None:
+    """Refuse an address another user already has."""
+    owner = get_user_by_email(s, email)
+    if owner is not None and owner.name != name:
+        raise ReviewError(
+            f"e-mail address {email!r} already belongs to user {owner.name!r}; "
+            f"free it first with `benchsmith users set-email {owner.name} --none`"
+        )
+
+
 def _get(s: Session, name: str) -> User:
     user = get_user(s, name)
     if user is None:
@@ -102,12 +137,17 @@ def add_user(
     role: Role | str,
     password: str | None = None,
     *,
+    email: str | None = None,
     actor: Actor | None = None,
 ) -> UserInfo:
-    """Create a user; without a password the user cannot log in (e.g. imported annotators)."""
+    """Create a user; without a password the user cannot log in (e.g. imported annotators).
+
+    ``email`` (lower-cased, validated, unique) lets the user sign in through single sign-on.
+    """
     actor = actor or operator()
     check_name(name)
     role = parse_role(str(role))
+    address = normalize_email(email) if email is not None else None
     hashed = hash_password(password) if password is not None else None
     with ws.db.session() as s:
         authorize(s, actor, Role.lead, "adding users")
@@ -116,14 +156,21 @@ def add_user(
                 f"user {name!r} already exists; pick another name or change it with "
                 "`benchsmith users set-role` / `users set-password`"
             )
+        if address is not None:
+            _claim_email(s, address, name)
         user = _insert_user(s, name=name, role=role, password_hash=hashed)
+        user.email = address
+        s.add(user)
+        after: dict[str, object] = {"role": role.value, "can_login": hashed is not None}
+        if address is not None:
+            after["email"] = address
         log_event(
             s,
             actor=actor.name,
             action="user.create",
             entity="user",
             entity_id=name,
-            after={"role": role.value, "can_login": hashed is not None},
+            after=after,
         )
         return UserInfo.of(user)
 
@@ -161,6 +208,14 @@ def _change(
             user.failed_logins, user.locked_until = 0, None
             before, value = "(hidden)", "(changed)"
         s.add(user)
+        # A reset, disabling or a role change logs the user out everywhere (the one rule).
+        if (
+            field == "password_hash"
+            or (field == "disabled" and value)
+            or (field == "role" and value != before)
+        ):
+            assert user.id is not None
+            revoke_user_sessions(s, user.id, clock(None))
         log_event(
             s,
             actor=actor.name,
@@ -193,6 +248,29 @@ def set_password(
 ) -> UserInfo:
     """Set a new password (and clear any lockout)."""
     return _change(ws, name, actor, "user.password", "password_hash", hash_password(password))
+
+
+def set_email(
+    ws: Workspace, name: str, email: str | None, *, actor: Actor | None = None
+) -> UserInfo:
+    """Set (or, with None, clear) the address single sign-on matches the user by.
+
+    Open sessions stay: the address decides only who may sign in next.
+    """
+    actor = actor or operator()
+    address = normalize_email(email) if email is not None else None
+    with ws.db.session() as s:
+        authorize(s, actor, Role.lead, "managing users")
+        user = _get(s, name)
+        if address is not None:
+            _claim_email(s, address, name)
+        before, user.email = user.email, address
+        s.add(user)
+        log_event(
+            s, actor=actor.name, action="user.email", entity="user", entity_id=name,
+            before={"email": before}, after={"email": address},
+        )  # fmt: skip
+        return UserInfo.of(user)
 
 
 def unlock_user(ws: Workspace, name: str, *, actor: Actor | None = None) -> UserInfo:

@@ -31,12 +31,12 @@ def add_decision(
     answer: Any,
     reason: str,
 ) -> Decision:
-    """Append a decision row."""
+    """Append a decision row (inserted at the transaction's next flush, with its other
+    changes: a submit that auto-approves pays no separate flush for it)."""
     row = Decision(
         item_id=item_id, reviewer_id=reviewer_id, verdict=verdict, answer=answer, reason=reason
     )
     session.add(row)
-    session.flush()
     return row
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "LeaseRow",
     "active_lease",
     "answers_given",
+    "close_own_lease",
     "completed_count",
     "has_gold",
     "lease_rows",
@@ -260,6 +261,30 @@ def set_lease(
               "done": now if completed else None}  # fmt: skip
     if exists is False or run_core(session, upd, params).rowcount == 0:
         run_core(session, ins, params)
+
+
+@functools.cache
+def _q_close_own() -> Any:
+    now = _now()
+    return (
+        update(_A)
+        .where(
+            _A.c.item_id == bindparam("item"),
+            _A.c.annotator_id == bindparam("uid"),
+            _A.c.completed_at.is_(None),
+            _A.c.skipped_at.is_(None),
+            _A.c.expires_at > now,
+        )
+        .values(completed_at=now, expires_at=now)
+    )
+
+
+def close_own_lease(session: Session, *, item_id: int, annotator_id: int, now: datetime) -> bool:
+    """Mark the annotator's live lease on the item done, in one statement; False when they
+    hold none (expired, skipped, never leased): the caller then re-reads the slots with
+    :func:`lease_rows`. ``leased_at`` stays, so the lease spans the time spent on the item."""
+    params = {"item": item_id, "uid": annotator_id, "now": now}
+    return bool(run_core(session, _q_close_own(), params).rowcount)
 
 
 def skip_lease(session: Session, *, item_id: int, annotator_id: int, now: datetime) -> bool:

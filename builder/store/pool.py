@@ -14,16 +14,21 @@ from builder.store.models import IngestBatch, Item, Record, utcnow
 
 __all__ = [
     "RECORD_COLUMNS",
+    "PoolKeys",
     "PoolRow",
     "existing_records",
     "finish_batch",
     "ingest_sources",
     "insert_records",
     "iter_pool",
+    "iter_pool_keys",
+    "pool_id_span",
+    "pool_rows_between",
     "pool_size",
     "record_texts",
     "records_outside_items",
     "start_batch",
+    "texts_between",
 ]
 
 _IN_CHUNK = 900  # ids per IN (...) list: far below every backend's parameter limit
@@ -160,6 +165,97 @@ def iter_pool(
             for r in rows
         ]
         last = rows[-1][0]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolKeys:
+    """One chunk of the pool without its texts (a curation rerun reads only these)."""
+
+    ids: list[int]
+    source_ids: list[str]
+    content_hashes: list[str]
+    strata: list[str | None]
+    """The strata field's value as text per record (all None when not asked for)."""
+
+
+def iter_pool_keys(
+    session: Session, benchmark_id: int, *, chunk: int = 8192, strata_field: str | None = None
+) -> Iterator[PoolKeys]:
+    """The pool in record-id order, ``chunk`` records at a time, without texts (keyset pages)."""
+    cols: list[Any] = [col(Record.id), col(Record.source_id), col(Record.content_hash)]
+    if strata_field:
+        cols.append(col(Record.data))
+    last = 0
+    while True:
+        stmt = (
+            sa_select(*cols)
+            .where(col(Record.benchmark_id) == benchmark_id, col(Record.id) > last)
+            .order_by(col(Record.id))
+            .limit(chunk)
+        )
+        rows = session.execute(stmt).all()
+        if not rows:
+            return
+        ids, sids, hashes, *data = (list(c) for c in zip(*rows, strict=True))
+        strata: list[str | None] = [None] * len(ids)
+        if strata_field:
+            strata = [_stratum(d, strata_field) for d in data[0]]
+        yield PoolKeys(ids, sids, hashes, strata)
+        last = ids[-1]
+
+
+def texts_between(
+    session: Session, benchmark_id: int, first_id: int, last_id: int
+) -> dict[int, str]:
+    """record id → text for the pool's records with ``first_id ≤ id ≤ last_id``."""
+    stmt = sa_select(col(Record.id), col(Record.text)).where(
+        col(Record.benchmark_id) == benchmark_id,
+        col(Record.id) >= first_id,
+        col(Record.id) <= last_id,
+    )
+    return {int(rid): text for rid, text in session.execute(stmt)}
+
+
+def pool_id_span(session: Session, benchmark_id: int) -> tuple[int, int] | None:
+    """(lowest, highest) record id of the pool, or None when it is empty (to cut the pool
+    into id ranges that workers read on their own)."""
+    stmt = sa_select(func.min(col(Record.id)), func.max(col(Record.id))).where(
+        col(Record.benchmark_id) == benchmark_id
+    )
+    lo, hi = session.execute(stmt).one()
+    return None if lo is None else (int(lo), int(hi))
+
+
+def pool_rows_between(
+    session: Session,
+    benchmark_id: int,
+    first_id: int,
+    last_id: int,
+    *,
+    strata_field: str | None = None,
+) -> list[PoolRow]:
+    """The pool's records with ``first_id ≤ id ≤ last_id``, in record-id order."""
+    cols: list[Any] = [col(Record.id), col(Record.source_id), col(Record.text)]
+    if strata_field:
+        cols.append(col(Record.data))
+    stmt = (
+        sa_select(*cols)
+        .where(
+            col(Record.benchmark_id) == benchmark_id,
+            col(Record.id) >= first_id,
+            col(Record.id) <= last_id,
+        )
+        .order_by(col(Record.id))
+    )
+    return [
+        PoolRow(
+            id=r[0],
+            source_id=r[1],
+            text=r[2],
+            stratum=_stratum(r[3], strata_field) if strata_field else None,
+        )
+        for r in session.execute(stmt)
+    ]
 
 
 def record_texts(session: Session, record_ids: Sequence[int]) -> dict[int, tuple[str, str]]:

@@ -16,6 +16,7 @@ __all__ = [
     "add_user",
     "count_users",
     "get_user",
+    "get_user_by_email",
     "get_user_by_id",
     "list_users",
     "user_credentials",
@@ -26,6 +27,11 @@ __all__ = [
 def get_user(session: Session, name: str) -> User | None:
     """The user called ``name``, if any."""
     return session.execute(select(User).where(col(User.name) == name)).scalars().first()
+
+
+def get_user_by_email(session: Session, email: str) -> User | None:
+    """The user whose (lower-cased) e-mail is ``email``, if any."""
+    return session.execute(select(User).where(col(User.email) == email)).scalars().first()
 
 
 def get_user_by_id(session: Session, user_id: int) -> User | None:

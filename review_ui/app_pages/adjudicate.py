@@ -2,7 +2,8 @@
 
 The reviewer picks or edits the final answer and approves, rejects with a reason, or sends
 the item back for a fresh round of answers. Items the reviewer answered themselves are not
-offered: another reviewer decides them.
+offered: another reviewer decides them. The queue can be ordered by the lowest Dawid–Skene
+posterior first (:mod:`builder.review.skill`); the default order is unchanged.
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ import streamlit as st
 from builder.domain import Role, TaskType, Verdict
 from builder.review.consensus import decide
 from builder.review.items import Case, adjudication_queue
+from builder.review.skill import QueueOrder, annotator_skill, applicable
+from builder.review.suggestions import suggestions_for
 from review_ui import notice
 from review_ui.extractive import span_picker
 from review_ui.guard import page_errors, require_role
 from review_ui.session import benchmark_name, workspace
+from review_ui.suggestion_view import show_suggestions
 from review_ui.widgets import answer_text, plain, show_curation_flags, show_fields, text, visible
+
+ORDER_LABELS = {
+    QueueOrder.oldest.value: "Disagreements first, oldest first",
+    QueueOrder.lowest_posterior.value: "Lowest Dawid–Skene posterior first",
+}
 
 actor = require_role(Role.reviewer)
 ws = workspace()
@@ -27,7 +36,33 @@ st.caption("Items you answered yourself are left to another reviewer.")
 notice.show()
 with page_errors():
     _, spec = ws.benchmark(benchmark_name())
-    cases = adjudication_queue(ws, actor, benchmark=benchmark_name(), limit=200)
+usable, why_not = applicable(spec.task)
+order = st.radio(
+    "Order",
+    options=[o.value for o in QueueOrder],
+    format_func=ORDER_LABELS.__getitem__,  # trusted: our constant labels
+    horizontal=True,
+    key="adjudicate_order",
+    disabled=not usable,
+    # A new order starts at its first item, not at the one picked in the old order.
+    on_change=lambda: st.session_state.pop("adjudicate_item", None),
+)
+if not usable:
+    st.caption(plain(why_not, multiline=True))
+elif order == QueueOrder.lowest_posterior:
+    st.caption(
+        "Posterior: the Dawid–Skene probability of the item's most likely label, weighing each "
+        "annotator by their estimated skill. With few answers per annotator it is overconfident "
+        "(close to 1); it orders the queue and decides nothing."
+    )
+with page_errors():
+    cases = adjudication_queue(ws, actor, benchmark=benchmark_name(), limit=200, order=order)
+    skill = (
+        annotator_skill(ws, actor, benchmark=benchmark_name())
+        if order == QueueOrder.lowest_posterior
+        else None
+    )
+posterior = {i: p.posterior for i, p in skill.items.items()} if skill is not None else {}
 if not cases:
     st.info("Nothing to adjudicate: no item has disagreeing or flagged answers.")
     st.stop()
@@ -38,6 +73,7 @@ chosen = st.selectbox(
     options=list(by_id),
     format_func=lambda i: visible(
         f"{by_id[i].source_id} · {by_id[i].status} · {len(by_id[i].answers)} answers"
+        + (f" · posterior {posterior[i]:.2f}" if i in posterior else "")
     ),
     key="adjudicate_item",
 )
@@ -64,6 +100,9 @@ with right:
                 st.caption("comment")
                 text(a.comment, multiline=True)
 
+    with page_errors(stop=False):
+        model_says = suggestions_for(ws, actor, case.item_id, page="adjudicate")
+        show_suggestions(model_says, key="adjudicate")
     st.subheader("Decision")
     start = case.suggestion if case.suggestion is not None else case.answers[0].answer
     labels = spec.task.labels

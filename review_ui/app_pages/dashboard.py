@@ -10,9 +10,11 @@ import streamlit as st
 
 from builder.domain import ItemStatus, Role
 from builder.review.dashboard import build_dashboard
+from review_ui.anchoring_view import show_anchoring
 from review_ui.duplicates_view import show_duplicates
 from review_ui.guard import page_errors, require_role
 from review_ui.session import benchmark_name, workspace
+from review_ui.skill_view import show_skill
 from review_ui.widgets import bar_chart, literal_frame, plain, table
 
 
@@ -109,6 +111,9 @@ if gold:
     )  # fmt: skip
 else:
     st.info("No gold answers yet: a lead marks items as gold on the Item history page.")
+
+show_skill(ws, actor, benchmark_name())
+show_anchoring(ws, actor, benchmark_name())
 
 st.header("Labels of approved items")
 if dash.label_distribution and sum(dash.label_distribution.values()):
