@@ -16,7 +16,6 @@ pass would give.
 from __future__ import annotations
 
 import json
-import math
 import queue
 import threading
 import time
@@ -25,18 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from builder import conversation
 from builder import media as media_mod
-from builder.choices import choice_list_problem
 from builder.conversation import conversation_fields
 from builder.errors import IngestError
 from builder.fsutil import write_text_atomic
-from builder.hashing import canonical_json, content_hash, sha256_hex
+from builder.hashing import canonical_json, content_hash
 from builder.readers import RawRow, ReadProgress, detect_format, read_rows
+from builder.record_mapping import RecordMapper, RowInvalid
 from builder.spec import BenchmarkSpec
 from builder.store.audit import log_event
 from builder.store.pool import existing_records, finish_batch, insert_records, start_batch
-from builder.textio import escape_line_breaks, id_text
+from builder.textio import escape_line_breaks
 from builder.workspace import Workspace, current_actor
 
 if TYPE_CHECKING:
@@ -55,21 +53,6 @@ CHUNK_ROWS = 5000
 """Rows per chunk handed from the reading thread to the writer (and per bulk insert)."""
 QUEUE_CHUNKS = 4
 """Most mapped chunks waiting for the writer: bounds memory to a few chunks of rows."""
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN/±Infinity inside lists and dicts replaced by None.
-
-    Ingest has always stored non-finite floats as null (orjson's encoding of them);
-    canonical_json refuses them, so they become None before hashing: same bytes as before.
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 @dataclass
@@ -105,181 +88,6 @@ class IngestReport:
         }
 
 
-class _RowInvalid(Exception):
-    def __init__(self, where: str, field: str | None, message: str, raw: str | None = None):
-        super().__init__(message)
-        self.where, self.field, self.message, self.raw = where, field, message, raw
-
-
-_SCALARS = (str, int, float, bool)
-
-
-class _Mapper:
-    """Validates one raw row against the spec and builds a record row."""
-
-    def __init__(
-        self,
-        spec: BenchmarkSpec,
-        max_bytes: int,
-        *,
-        cells_are_text: bool = False,
-        image_dir: Path | None = None,
-        media: Path | None = None,
-    ) -> None:
-        self.spec = spec
-        # Image fields (builder.media): paths are relative to image_dir; stored under media.
-        self.images = media_mod.image_fields(spec)
-        self.image_dir, self.media = image_dir or Path("."), media
-        self.max_bytes = max_bytes
-        # Conversation fields (builder.conversation); a CSV cell holds one JSON-encoded.
-        self.conversations = conversation_fields(spec)
-        self.cells_are_text = cells_are_text
-        self.id_field = spec.source.id_field
-        self.text_field = spec.source.text_field
-        self.required = spec.required_fields
-        self.fields = spec.fields
-
-    def _value(self, where: str, name: str, value: Any) -> Any:
-        if isinstance(value, float) and math.isnan(value):
-            value = None
-        if value is None or value == "":
-            if name in self.required:
-                what = "empty" if value == "" else "missing"
-                raise _RowInvalid(where, name, f"field {name!r} is {what}; give a value")
-            return None
-        if isinstance(value, str):
-            if "\x00" in value:
-                raise _RowInvalid(
-                    where, name, f"field {name!r} contains a NUL byte (\\x00); remove it"
-                )
-            # Encoding is only needed near the limit: a str of n chars has at most 4n bytes.
-            size = len(value)
-            if size * 4 > self.max_bytes:
-                size = len(value.encode("utf-8", "surrogatepass"))
-            if size > self.max_bytes:
-                raise _RowInvalid(
-                    where,
-                    name,
-                    f"field {name!r} is {size:,} bytes, over the limit of {self.max_bytes:,}; "
-                    "shorten it or raise BENCHSMITH_MAX_FIELD_BYTES",
-                )
-        elif name in (self.id_field, self.text_field) and not (
-            name == self.id_field and isinstance(value, int) and not isinstance(value, bool)
-        ):
-            kind = "a string or an integer" if name == self.id_field else "a string"
-            raise _RowInvalid(
-                where, name, f"field {name!r} must be {kind}, got {type(value).__name__} {value!r}"
-            )
-        elif isinstance(value, float):
-            return value if math.isfinite(value) else None
-        elif not isinstance(value, _SCALARS):
-            value = _finite(value)
-            if name in self.spec.task.input_fields:
-                try:
-                    canonical_json(value)
-                except ValueError:
-                    raise _RowInvalid(
-                        where, name, f"field {name!r} is not JSON-serialisable"
-                    ) from None
-        return value
-
-    def _conversation(self, where: str, name: str, value: Any, present: bool) -> Any:
-        if value is None or value == "":
-            if name in self.required:
-                what = "missing" if not present else ("empty" if value == "" else "null")
-                raise _RowInvalid(
-                    where, name, f"conversation field {name!r} is {what}; give a list of turns"
-                )
-            return None
-        try:
-            if self.cells_are_text:
-                value = conversation.parse_cell(value, name)
-            return conversation.check_turns(value, name, max_bytes=self.max_bytes)
-        except conversation.ConversationError as e:
-            raise _RowInvalid(where, name, str(e)) from None
-
-    def _image(self, where: str, name: str, value: Any, present: bool) -> Any:
-        if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
-            if name in self.required:
-                what = "missing" if not present else "empty"
-                raise _RowInvalid(
-                    where, name, f"image field {name!r} is {what}; give an image path"
-                )
-            return None
-        if self.media is None:
-            raise _RowInvalid(where, name, f"image field {name!r} needs a workspace media store")
-        try:
-            return media_mod.ingest_image(value, base_dir=self.image_dir, root=self.media)
-        except media_mod.ImageError as e:
-            raise _RowInvalid(where, name, f"image field {name!r} {e}") from None
-
-    def map(self, row: RawRow) -> dict[str, Any]:
-        assert row.fields is not None
-        raw = row.fields
-        data: dict[str, Any] = {}
-        quarter = self.max_bytes // 4
-        for name in self.fields:
-            value = raw.get(name)
-            if name in self.conversations:
-                data[name] = self._conversation(row.where, name, value, name in raw)
-                continue
-            if name in self.images:
-                data[name] = self._image(row.where, name, value, name in raw)
-                continue
-            # Fast path for the common case (a short, clean string); everything else,
-            # including every error, goes through the full check in _value.
-            if value.__class__ is str and value and len(value) <= quarter and "\x00" not in value:
-                data[name] = value
-                continue
-            if name not in raw and name in self.required:
-                raise _RowInvalid(
-                    row.where,
-                    name,
-                    f"field {name!r} is missing; every row needs the spec's id, text and input fields",
-                )
-            data[name] = self._value(row.where, name, value)
-        if self.id_field:
-            sid = (
-                data[self.id_field]
-                if self.id_field in data
-                else self._value(row.where, self.id_field, raw.get(self.id_field))
-            )
-            if sid is None or (isinstance(sid, str) and not sid.strip()):
-                raise _RowInvalid(row.where, self.id_field, f"id field {self.id_field!r} is empty")
-            source_id = str(id_text(sid))
-        else:
-            # A migrated task keeps its tool's id (Label Studio task id, Argilla record id).
-            source_id = row.source_id or ""
-        choices = self.spec.task.choices_field
-        if choices is not None:
-            problem = choice_list_problem(choices, data.get(choices))
-            if problem is not None:
-                raise _RowInvalid(row.where, choices, problem)
-        text = data[self.text_field]
-        if self.text_field in self.conversations and text is not None:
-            text = conversation.to_text(text)
-        if self.text_field in self.images and text is not None:
-            text = media_mod.image_text(text)
-        if not isinstance(text, str) or not text.strip():
-            raise _RowInvalid(
-                row.where,
-                self.text_field,
-                f"text field {self.text_field!r} is empty or whitespace; give the text",
-            )
-        try:
-            payload = canonical_json(data)
-        except ValueError as e:
-            raise _RowInvalid(row.where, None, f"row is not valid JSON data ({e})") from None
-        digest = sha256_hex(payload)
-        # ``data`` goes to the store as the exact canonical text that was hashed.
-        return {
-            "source_id": source_id or digest,
-            "content_hash": digest,
-            "text": text,
-            "data": payload.decode("utf-8"),
-        }
-
-
 def _chunks(rows: Iterable[RawRow], n: int) -> Iterator[list[RawRow]]:
     chunk: list[RawRow] = []
     for r in rows:
@@ -293,7 +101,7 @@ def _chunks(rows: Iterable[RawRow], n: int) -> Iterator[list[RawRow]]:
 
 # One row as the reading thread hands it over: mapped, refused (with its reason), or the
 # header (already checked against the spec).
-_Entry = tuple[RawRow, dict[str, Any] | _RowInvalid | None]
+_Entry = tuple[RawRow, dict[str, Any] | RowInvalid | None]
 
 
 @dataclass
@@ -313,7 +121,7 @@ class _MappedRows:
     def __init__(
         self,
         rows: Iterator[RawRow],
-        mapper: _Mapper,
+        mapper: RecordMapper,
         spec: BenchmarkSpec,
         path: Path,
         latest: list[ReadProgress | None],
@@ -346,12 +154,12 @@ class _MappedRows:
                         )
                         entries.append((row, None))
                     elif row.fields is None:
-                        err = _RowInvalid(row.where, row.field, row.error or "unreadable", row.raw)
+                        err = RowInvalid(row.where, row.field, row.error or "unreadable", row.raw)
                         entries.append((row, err))
                     else:
                         try:
                             entries.append((row, self._mapper.map(row)))
-                        except _RowInvalid as e:
+                        except RowInvalid as e:
                             e.raw = e.raw or _short(row.fields)
                             entries.append((row, e))
                 if not self._put(_Chunk(entries, self._latest[0])):
@@ -399,7 +207,7 @@ def _ingest_file(
     progress: Callable[[str, ReadProgress], None] | None,
 ) -> FileReport:
     fmt = detect_format(path, fmt)
-    mapper = _Mapper(
+    mapper = RecordMapper(
         spec,
         ws.settings.max_field_bytes,
         cells_are_text=fmt == "csv",
@@ -409,7 +217,7 @@ def _ingest_file(
     report = FileReport(path=str(path))
     rejects: list[str] = []
 
-    def reject(err: _RowInvalid) -> None:
+    def reject(err: RowInvalid) -> None:
         if not skip_invalid:
             raise IngestError(
                 f"{path}: {err.where}: {err.message}. Nothing from this file was ingested; "
@@ -484,7 +292,7 @@ def _write(
     path: Path,
     reader: _MappedRows,
     report: FileReport,
-    reject: Callable[[_RowInvalid], None],
+    reject: Callable[[RowInvalid], None],
     progress: Callable[[str, ReadProgress], None] | None,
 ) -> tuple[int, bool]:
     """The writer's side: each chunk's ids checked against the pool, new rows bulk-inserted,
@@ -498,7 +306,7 @@ def _write(
             if row.where == "header":
                 continue
             seen_any = True
-            if isinstance(out, _RowInvalid):
+            if isinstance(out, RowInvalid):
                 reject(out)
             elif out is not None:
                 mapped.append((row, out))
@@ -509,7 +317,7 @@ def _write(
             prior = known.get(sid)
             if sid in fresh or (prior is not None and prior[1] == batch_id):
                 reject(
-                    _RowInvalid(
+                    RowInvalid(
                         row.where,
                         spec.source.id_field,
                         f"duplicate id {sid!r} appears earlier in this file; ids must be unique",

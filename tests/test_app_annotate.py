@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from builder.review import queue
 from builder.review.auth import operator
-from builder.review.consensus import mark_gold
+from builder.review.gold import mark_gold
 from builder.review.queue import submit
 from builder.store.models import Annotation, Item
 from builder.workspace import Workspace

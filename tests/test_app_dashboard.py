@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.review.consensus import mark_gold
+from builder.review.gold import mark_gold
 from builder.review.queue import next_item, submit
 from builder.store.items import item_counts
 from builder.store.models import CurationRun

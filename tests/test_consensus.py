@@ -18,12 +18,11 @@ from builder.review.auth import operator
 from builder.review.consensus import (
     answer_key,
     decide,
-    mark_gold,
     resolve,
     suggest,
-    unmark_gold,
     validate_answer,
 )
+from builder.review.gold import mark_gold, unmark_gold
 from builder.review.items import adjudication_queue, item_history
 from builder.review.queue import next_item, submit
 from builder.spec import ReviewSpec, TaskSpec

@@ -19,12 +19,13 @@ from builder.config import Settings
 from builder.domain import Role
 from builder.errors import PermissionDenied, ReviewError, SpecError
 from builder.review.auth import operator
-from builder.review.consensus import decide, mark_gold, unmark_gold
+from builder.review.consensus import decide
+from builder.review.gold import mark_gold, unmark_gold
 from builder.review.items import get_case
+from builder.review.my_answers import my_answers
 from builder.review.queue import (
     GOLD_EVERY,
     Saved,
-    my_answers,
     next_item,
     open_answered,
     progress,

@@ -50,6 +50,7 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "Actor",
     "AuthSession",
+    "annotator_account",
     "authorize",
     "credential_stamp",
     "has_role",
@@ -213,6 +214,18 @@ def authorize(session: Session, actor: Actor, need: Role | str, action: str) -> 
     if actor.user_id is None:
         return actor
     return judge(actor, user_credentials(session, actor.user_id), need, action)
+
+
+def annotator_account(session: Session, actor: Actor) -> tuple[Actor, int]:
+    """``actor`` authorised to label, with their user id; raises PermissionDenied for a
+    role below annotator and ReviewError for a shell operator (answers need an account)."""
+    actor = authorize(session, actor, Role.annotator, "labeling")
+    if actor.user_id is None:
+        raise ReviewError(
+            f"{actor.name!r} is acting from the shell; answers need a user account "
+            "(`benchsmith users add`) or `benchsmith annotations import`"
+        )
+    return actor, actor.user_id
 
 
 def judge(

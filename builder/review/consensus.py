@@ -5,8 +5,8 @@ reviewer), :func:`answer_key` (when two answers count as the same; for reference
 :func:`builder.answers.normalize_reference_answer`, the rule scoring uses), :func:`resolve`
 (the policy once an item has all its answers) and :func:`suggest` (a majority to start
 adjudication from). Database part: :func:`apply_consensus` (called inside a submit's
-transaction), :func:`decide` (a reviewer's verdict), :func:`mark_gold`,
-:func:`closed_to_annotators`.
+transaction), :func:`decide` (a reviewer's verdict), :func:`closed_to_annotators`; gold items are
+:mod:`builder.review.gold`.
 
 Blind review that cannot be gamed:
 
@@ -59,14 +59,13 @@ __all__ = [
     "answer_from_text",
     "answer_key",
     "apply_consensus",
+    "approve",
     "check_comment",
     "closed_to_annotators",
     "decide",
-    "mark_gold",
     "normalize_flags",
     "resolve",
     "suggest",
-    "unmark_gold",
     "validate_answer",
 ]
 
@@ -237,7 +236,7 @@ def _snapshot(item: Item) -> dict[str, Any]:
     return {"status": item.status, "answer": item.answer, "revision": item.revision}
 
 
-def _approve(
+def approve(
     s: Session,
     item: Item,
     answer: Any,
@@ -305,7 +304,7 @@ def apply_consensus(
     if outcome.status is ItemStatus.approved and not auto_approve:
         outcome = Outcome(ItemStatus.consensus, outcome.answer)
     if outcome.status is ItemStatus.approved:
-        _approve(
+        approve(
             s,
             item,
             outcome.answer,
@@ -404,7 +403,7 @@ def decide(
             answer = validate_answer(spec.task, answer)
             if spec.task.context_field is not None:  # a reviewer's spans are located too
                 answer = extractive.check_stored_item(s, item_id, spec, answer)
-            _approve(
+            approve(
                 s,
                 item,
                 answer,
@@ -444,62 +443,4 @@ def decide(
                 before=before,
                 after={**_snapshot(item), "verdict": verdict.value, "reason": reason},
             )
-        return DecisionResult(item_id, item.status, item.revision, item.answer)
-
-
-def _set_gold(s: Session, actor: Actor, item: Item, gold: bool, answer: Any) -> None:
-    """Mark (``gold``, with ``answer``) or unmark the item as gold, audited."""
-    assert item.id is not None
-    before = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
-    item.is_gold, item.gold_answer = gold, answer
-    log_event(
-        s,
-        actor=actor.name,
-        action="item.gold" if gold else "item.ungold",
-        entity="item",
-        entity_id=item.id,
-        benchmark_id=item.benchmark_id,
-        before=before,
-        after={"is_gold": gold, "gold_answer": answer},
-    )
-
-
-def mark_gold(
-    ws: Workspace, actor: Actor, item_id: int, answer: Any, *, now: datetime | None = None
-) -> DecisionResult:
-    """A lead gives the item a known answer: it is approved with it and, unannounced, mixed
-    into every annotator's queue to measure their accuracy."""
-    at = clock(now)
-    with ws.db.session() as s:
-        actor = authorize(s, actor, Role.lead, "marking gold items")
-        item = locked_item(s, item_id)
-        _, spec = spec_of(s, item.benchmark_id)
-        answer = validate_answer(spec.task, answer)
-        _set_gold(s, actor, item, True, answer)
-        if item.status != ItemStatus.approved or item.answer != answer:
-            _approve(
-                s,
-                item,
-                answer,
-                reviewer_id=actor.user_id,
-                actor=actor.name,
-                reason=GOLD_REASON,
-                at=at,
-                action="item.decide",
-            )
-        s.add(item)
-        return DecisionResult(item_id, item.status, item.revision, item.answer)
-
-
-def unmark_gold(
-    ws: Workspace, actor: Actor, item_id: int, *, now: datetime | None = None
-) -> DecisionResult:
-    """Stop using the item as gold (it stays approved with its answer)."""
-    at = clock(now)
-    with ws.db.session() as s:
-        actor = authorize(s, actor, Role.lead, "marking gold items")
-        item = locked_item(s, item_id)
-        _set_gold(s, actor, item, False, None)
-        item.updated_at = at
-        s.add(item)
         return DecisionResult(item_id, item.status, item.revision, item.answer)

@@ -19,13 +19,8 @@ from builder.domain import ItemStatus, Role
 from builder.errors import NotFoundError, ReviewError
 from builder.review._common import bench_in, spec_of
 from builder.review.auth import Actor, authorize, operator
-from builder.review.consensus import (
-    DecisionResult,
-    answer_from_text,
-    mark_gold,
-    suggest,
-    unmark_gold,
-)
+from builder.review.consensus import DecisionResult, answer_from_text, suggest
+from builder.review.gold import mark_gold, unmark_gold
 from builder.review.skill import QueueOrder, lowest_posterior_first
 from builder.spec import BenchmarkSpec
 from builder.store.annotations import annotation_history, current_annotations

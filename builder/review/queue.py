@@ -38,7 +38,7 @@ from builder.domain import ItemStatus, Role
 from builder.errors import ReviewError
 from builder.review import extractive
 from builder.review._common import bench_in, clock, locked_item, spec_of
-from builder.review.auth import Actor, authorize
+from builder.review.auth import Actor, annotator_account, authorize
 from builder.review.consensus import (
     OPEN,
     apply_consensus,
@@ -50,7 +50,6 @@ from builder.review.consensus import (
 from builder.review.items import AnswerView, item_fields
 from builder.spec import BenchmarkSpec, ReviewSpec
 from builder.store.annotations import add_annotation, current_rows, my_current_annotation
-from builder.store.annotations import my_answers as _my_answers
 from builder.store.audit import log_event
 from builder.store.items import item_counts, item_view
 from builder.store.leases import (
@@ -71,12 +70,10 @@ from builder.workspace import Workspace
 
 __all__ = [
     "GOLD_EVERY",
-    "MyAnswer",
     "Progress",
     "Saved",
     "SubmitResult",
     "Task",
-    "my_answers",
     "next_item",
     "open_answered",
     "progress",
@@ -203,7 +200,7 @@ def next_item(
     """The annotator's current item (its lease renewed) or a newly leased one; None when done."""
     at = clock(now)
     with ws.db.session() as s:
-        actor, uid = _annotator(s, actor)
+        actor, uid = annotator_account(s, actor)
         bench, spec = bench_in(s, ws, benchmark)
         assert bench.id is not None
         k = spec.review.annotators_per_item
@@ -349,16 +346,6 @@ def _check_revisable(s: Session, item: Item) -> None:
         )
 
 
-def _annotator(s: Session, actor: Actor) -> tuple[Actor, int]:
-    actor = authorize(s, actor, Role.annotator, "labeling")
-    if actor.user_id is None:
-        raise ReviewError(
-            f"{actor.name!r} is acting from the shell; answers need a user account "
-            "(`benchsmith users add`) or `benchsmith annotations import`"
-        )
-    return actor, actor.user_id
-
-
 def submit(
     ws: Workspace,
     actor: Actor,
@@ -373,7 +360,7 @@ def submit(
     released). Says only that it was saved: labeling is blind."""
     at = clock(now)
     with ws.db.session() as s:
-        actor, _ = _annotator(s, actor)
+        actor, _ = annotator_account(s, actor)
         item = locked_item(s, item_id)
         _, spec = spec_of(s, item.benchmark_id)
         done = record_answer(s, actor, item, spec, answer, flags=flags, comment=comment, at=at)
@@ -384,7 +371,7 @@ def skip(ws: Workspace, actor: Actor, item_id: int, *, now: datetime | None = No
     """Give the item back: its slot frees at once; it returns to this annotator last."""
     at = clock(now)
     with ws.db.session() as s:
-        actor, uid = _annotator(s, actor)
+        actor, uid = annotator_account(s, actor)
         item = locked_item(s, item_id)
         if not skip_lease(s, item_id=item_id, annotator_id=uid, now=at):
             raise ReviewError(f"item {item_id} is not leased to {actor.name!r}; nothing to skip")
@@ -402,7 +389,7 @@ def open_answered(ws: Workspace, actor: Actor, item_id: int) -> Task:
     """An item the annotator already answered, with their answer, for revising it (refused,
     as a revision would be, once a reviewer decided it or it was released)."""
     with ws.db.session() as s:
-        actor, uid = _annotator(s, actor)
+        actor, uid = annotator_account(s, actor)
         mine = my_current_annotation(s, item_id, uid)
         if mine is None:
             raise ReviewError(
@@ -412,53 +399,6 @@ def open_answered(ws: Workspace, actor: Actor, item_id: int) -> Task:
         _check_revisable(s, item)
         _, spec = spec_of(s, item.benchmark_id)
         return _task(s, spec, item_id, None, AnswerView.of(mine, actor.name))
-
-
-@dataclass(frozen=True)
-class MyAnswer:
-    """One of the annotator's own answers, and nothing of anyone else's: every field depends
-    only on what they did and on whether a reviewer decided the item or it was released."""
-
-    item_id: int
-    source_id: str
-    answer: Any
-    flags: list[str]
-    comment: str
-    created_at: datetime
-    revisable: bool
-    """Until a reviewer decides the item or it is released (gold items alike)."""
-    revised: bool = False
-    """True when this answer replaced their earlier one."""
-
-    @property
-    def status(self) -> str:
-        """``answered``, ``revised`` or ``closed`` (no longer revisable)."""
-        return "closed" if not self.revisable else "revised" if self.revised else "answered"
-
-
-def my_answers(
-    ws: Workspace, actor: Actor, *, benchmark: str | None = None, limit: int = 50
-) -> list[MyAnswer]:
-    """The annotator's current answers, newest first (only their own: labeling is blind)."""
-    with ws.db.session() as s:
-        actor, uid = _annotator(s, actor)
-        bench, _ = bench_in(s, ws, benchmark)
-        assert bench.id is not None
-        rows = _my_answers(s, benchmark_id=bench.id, annotator_id=uid, limit=limit)
-        closed = closed_to_annotators(s, [(a.item_id, i.status) for a, i, _ in rows])
-        return [
-            MyAnswer(
-                a.item_id,
-                sid,
-                a.answer,
-                list(a.flags),
-                a.comment,
-                a.created_at,
-                revisable=a.item_id not in closed,
-                revised=a.supersedes_id is not None,
-            )
-            for a, i, sid in rows
-        ]
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,23 @@ def iter_pool(
     cols: list[Any] = [col(Record.id), col(Record.source_id), col(Record.text)]
     if strata_field:
         cols.append(col(Record.data))
+    for rows in _pages(session, benchmark_id, cols, chunk):
+        yield [
+            PoolRow(
+                id=r[0],
+                source_id=r[1],
+                text=r[2],
+                stratum=_stratum(r[3], strata_field) if strata_field else None,
+            )
+            for r in rows
+        ]
+
+
+def _pages(
+    session: Session, benchmark_id: int, cols: list[Any], chunk: int
+) -> Iterator[Sequence[Any]]:
+    """Rows of ``cols`` (the record id first) in record-id order, ``chunk`` at a time: keyset
+    pages, so memory stays constant and a page costs the same wherever it starts."""
     last = 0
     while True:
         stmt = (
@@ -155,15 +172,7 @@ def iter_pool(
         rows = session.execute(stmt).all()
         if not rows:
             return
-        yield [
-            PoolRow(
-                id=r[0],
-                source_id=r[1],
-                text=r[2],
-                stratum=_stratum(r[3], strata_field) if strata_field else None,
-            )
-            for r in rows
-        ]
+        yield rows
         last = rows[-1][0]
 
 
@@ -185,23 +194,12 @@ def iter_pool_keys(
     cols: list[Any] = [col(Record.id), col(Record.source_id), col(Record.content_hash)]
     if strata_field:
         cols.append(col(Record.data))
-    last = 0
-    while True:
-        stmt = (
-            sa_select(*cols)
-            .where(col(Record.benchmark_id) == benchmark_id, col(Record.id) > last)
-            .order_by(col(Record.id))
-            .limit(chunk)
-        )
-        rows = session.execute(stmt).all()
-        if not rows:
-            return
+    for rows in _pages(session, benchmark_id, cols, chunk):
         ids, sids, hashes, *data = (list(c) for c in zip(*rows, strict=True))
         strata: list[str | None] = [None] * len(ids)
         if strata_field:
             strata = [_stratum(d, strata_field) for d in data[0]]
         yield PoolKeys(ids, sids, hashes, strata)
-        last = ids[-1]
 
 
 def texts_between(

@@ -7,7 +7,8 @@ import json
 import streamlit as st
 
 from builder.domain import Role, TaskType
-from builder.review.consensus import answer_from_text, mark_gold, unmark_gold
+from builder.review.consensus import answer_from_text
+from builder.review.gold import mark_gold, unmark_gold
 from builder.review.items import find_item, item_history
 from review_ui.guard import page_errors, require_role
 from review_ui.session import benchmark_name, workspace

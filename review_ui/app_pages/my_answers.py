@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from builder.domain import Role
-from builder.review.queue import my_answers
+from builder.review.my_answers import my_answers
 from review_ui.guard import page_errors, require_role
 from review_ui.session import REVISE_KEY, benchmark_name, workspace
 from review_ui.widgets import answer_text, table, visible

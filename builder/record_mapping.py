@@ -1,0 +1,213 @@
+"""One raw row → one record row: validation against the spec, then the content hash.
+
+:class:`RecordMapper` is what ingest runs on its reading thread for every row (and the
+Label Studio / Argilla readers through ingest); a row it refuses raises :class:`RowInvalid`
+with the place and the reason, which ingest reports or writes to the rejects file.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from builder import conversation
+from builder import media as media_mod
+from builder.choices import choice_list_problem
+from builder.conversation import conversation_fields
+from builder.hashing import canonical_json, sha256_hex
+from builder.readers import RawRow
+from builder.spec import BenchmarkSpec
+from builder.textio import id_text
+
+__all__ = ["RecordMapper", "RowInvalid"]
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN/±Infinity inside lists and dicts replaced by None.
+
+    Ingest has always stored non-finite floats as null (orjson's encoding of them);
+    canonical_json refuses them, so they become None before hashing: same bytes as before.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+class RowInvalid(Exception):
+    """A row refused: where it was, the field (None: the whole row), why, the raw line."""
+
+    def __init__(self, where: str, field: str | None, message: str, raw: str | None = None):
+        super().__init__(message)
+        self.where, self.field, self.message, self.raw = where, field, message, raw
+
+
+_SCALARS = (str, int, float, bool)
+
+
+class RecordMapper:
+    """Validates one raw row against the spec and builds a record row."""
+
+    def __init__(
+        self,
+        spec: BenchmarkSpec,
+        max_bytes: int,
+        *,
+        cells_are_text: bool = False,
+        image_dir: Path | None = None,
+        media: Path | None = None,
+    ) -> None:
+        self.spec = spec
+        # Image fields (builder.media): paths are relative to image_dir; stored under media.
+        self.images = media_mod.image_fields(spec)
+        self.image_dir, self.media = image_dir or Path("."), media
+        self.max_bytes = max_bytes
+        # Conversation fields (builder.conversation); a CSV cell holds one JSON-encoded.
+        self.conversations = conversation_fields(spec)
+        self.cells_are_text = cells_are_text
+        self.id_field = spec.source.id_field
+        self.text_field = spec.source.text_field
+        self.required = spec.required_fields
+        self.fields = spec.fields
+
+    def _value(self, where: str, name: str, value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            value = None
+        if value is None or value == "":
+            if name in self.required:
+                what = "empty" if value == "" else "missing"
+                raise RowInvalid(where, name, f"field {name!r} is {what}; give a value")
+            return None
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise RowInvalid(
+                    where, name, f"field {name!r} contains a NUL byte (\\x00); remove it"
+                )
+            # Encoding is only needed near the limit: a str of n chars has at most 4n bytes.
+            size = len(value)
+            if size * 4 > self.max_bytes:
+                size = len(value.encode("utf-8", "surrogatepass"))
+            if size > self.max_bytes:
+                raise RowInvalid(
+                    where,
+                    name,
+                    f"field {name!r} is {size:,} bytes, over the limit of {self.max_bytes:,}; "
+                    "shorten it or raise BENCHSMITH_MAX_FIELD_BYTES",
+                )
+        elif name in (self.id_field, self.text_field) and not (
+            name == self.id_field and isinstance(value, int) and not isinstance(value, bool)
+        ):
+            kind = "a string or an integer" if name == self.id_field else "a string"
+            raise RowInvalid(
+                where, name, f"field {name!r} must be {kind}, got {type(value).__name__} {value!r}"
+            )
+        elif isinstance(value, float):
+            return value if math.isfinite(value) else None
+        elif not isinstance(value, _SCALARS):
+            value = _finite(value)
+            if name in self.spec.task.input_fields:
+                try:
+                    canonical_json(value)
+                except ValueError:
+                    raise RowInvalid(
+                        where, name, f"field {name!r} is not JSON-serialisable"
+                    ) from None
+        return value
+
+    def _conversation(self, where: str, name: str, value: Any, present: bool) -> Any:
+        if value is None or value == "":
+            if name in self.required:
+                what = "missing" if not present else ("empty" if value == "" else "null")
+                raise RowInvalid(
+                    where, name, f"conversation field {name!r} is {what}; give a list of turns"
+                )
+            return None
+        try:
+            if self.cells_are_text:
+                value = conversation.parse_cell(value, name)
+            return conversation.check_turns(value, name, max_bytes=self.max_bytes)
+        except conversation.ConversationError as e:
+            raise RowInvalid(where, name, str(e)) from None
+
+    def _image(self, where: str, name: str, value: Any, present: bool) -> Any:
+        if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+            if name in self.required:
+                what = "missing" if not present else "empty"
+                raise RowInvalid(where, name, f"image field {name!r} is {what}; give an image path")
+            return None
+        if self.media is None:
+            raise RowInvalid(where, name, f"image field {name!r} needs a workspace media store")
+        try:
+            return media_mod.ingest_image(value, base_dir=self.image_dir, root=self.media)
+        except media_mod.ImageError as e:
+            raise RowInvalid(where, name, f"image field {name!r} {e}") from None
+
+    def map(self, row: RawRow) -> dict[str, Any]:
+        assert row.fields is not None
+        raw = row.fields
+        data: dict[str, Any] = {}
+        quarter = self.max_bytes // 4
+        for name in self.fields:
+            value = raw.get(name)
+            if name in self.conversations:
+                data[name] = self._conversation(row.where, name, value, name in raw)
+                continue
+            if name in self.images:
+                data[name] = self._image(row.where, name, value, name in raw)
+                continue
+            # Fast path for the common case (a short, clean string); everything else,
+            # including every error, goes through the full check in _value.
+            if value.__class__ is str and value and len(value) <= quarter and "\x00" not in value:
+                data[name] = value
+                continue
+            if name not in raw and name in self.required:
+                raise RowInvalid(
+                    row.where,
+                    name,
+                    f"field {name!r} is missing; every row needs the spec's id, text and input fields",
+                )
+            data[name] = self._value(row.where, name, value)
+        if self.id_field:
+            sid = (
+                data[self.id_field]
+                if self.id_field in data
+                else self._value(row.where, self.id_field, raw.get(self.id_field))
+            )
+            if sid is None or (isinstance(sid, str) and not sid.strip()):
+                raise RowInvalid(row.where, self.id_field, f"id field {self.id_field!r} is empty")
+            source_id = str(id_text(sid))
+        else:
+            # A migrated task keeps its tool's id (Label Studio task id, Argilla record id).
+            source_id = row.source_id or ""
+        choices = self.spec.task.choices_field
+        if choices is not None:
+            problem = choice_list_problem(choices, data.get(choices))
+            if problem is not None:
+                raise RowInvalid(row.where, choices, problem)
+        text = data[self.text_field]
+        if self.text_field in self.conversations and text is not None:
+            text = conversation.to_text(text)
+        if self.text_field in self.images and text is not None:
+            text = media_mod.image_text(text)
+        if not isinstance(text, str) or not text.strip():
+            raise RowInvalid(
+                row.where,
+                self.text_field,
+                f"text field {self.text_field!r} is empty or whitespace; give the text",
+            )
+        try:
+            payload = canonical_json(data)
+        except ValueError as e:
+            raise RowInvalid(row.where, None, f"row is not valid JSON data ({e})") from None
+        digest = sha256_hex(payload)
+        # ``data`` goes to the store as the exact canonical text that was hashed.
+        return {
+            "source_id": source_id or digest,
+            "content_hash": digest,
+            "text": text,
+            "data": payload.decode("utf-8"),
+        }
