@@ -127,7 +127,9 @@ def test_import_refuses_more_answers_than_asked_for(
         tmp_path / "three.jsonl",
         [{"source_id": a, "annotator": f"ext-{i}", "label": "devel"} for i in (1, 2, 3)],
     )
-    with pytest.raises(ReviewError, match="line 3: item 1 takes no more answers; your answer was not saved"):
+    with pytest.raises(
+        ReviewError, match="line 3: item 1 takes no more answers; your answer was not saved"
+    ):
         import_annotations(sqlite_workspace, src)
     assert _state(sqlite_workspace)[1] == 0
 

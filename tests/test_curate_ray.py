@@ -17,10 +17,8 @@ import yaml
 from sqlmodel import col, select
 
 from builder.config import Settings
-from builder.curate import blocked_pairs as bp
 from builder.curate.embed import Embedder
 from builder.curate.engine import get_engine
-from builder.curate.keep_rule import Pairs
 from builder.curate.pair_search import near_duplicates
 from builder.curate.pipeline import curate
 from builder.curate.report import CurationReport
@@ -237,9 +235,11 @@ def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         get_engine("ray")
 
 
-def test_blocked_search_loop_decides_like_the_local_search() -> None:
-    """The blocked search the workers run (2 nearest cells, checks over the kept points),
-    run in-process here, removes exactly what the local search removes."""
+def test_search_decides_alike_however_its_cells_are_grouped() -> None:
+    """The Ray engine runs the local search's groups of cells on its workers, split finer
+    (at least two per worker): any split must find the same pairs and remove the same points."""
+    from builder.curate.pair_search import group_pairs
+
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(40, 32))
     x = centres[rng.integers(0, 40, 3000)] + rng.normal(scale=0.35, size=(3000, 32))
@@ -248,30 +248,22 @@ def test_blocked_search_loop_decides_like_the_local_search() -> None:
     protected = np.zeros(len(x), dtype=bool)
     protected[:5] = True
     thr = 0.9
+    split: list[int] = []
 
-    def search(idx: np.ndarray | None, seed: int) -> tuple[Pairs, np.ndarray]:
-        sub = x if idx is None else x[idx]
-        centroids = bp.cells_for(sub, seed=seed, cell_size=256)
-        cells, centrality = bp.assign_rows(sub, centroids, 0, len(sub))
-        members, bounds = bp.blocks_of(cells, len(centroids))
-        i, j, s = bp.block_pairs(sub, members, bounds, range(len(centroids)), thr - 1e-6)
-        if idx is not None:
-            i, j = idx[i], idx[j]
-        return Pairs.of(i, j, s, len(x)), centrality
+    def run(xs: np.ndarray, plan: Any) -> Any:
+        groups = plan.groups(at_least=5)
+        split.append(len(groups))
+        for lo, hi in groups:
+            yield hi, group_pairs(xs, plan, lo, hi)
 
-    def between(rows: np.ndarray, cols: np.ndarray) -> Pairs:
-        sims = x[rows] @ x[cols].T
-        a, b = np.nonzero(sims >= thr - 1e-6)
-        return Pairs.of(rows[a], cols[b], sims[a, b], len(x))
-
-    ours = bp.near_duplicates_with(
-        lambda: search(None, 13), lambda idx, s: search(idx, s)[0], between, len(x),
-        protected=protected, lengths=lengths, seed=13,
-    )  # fmt: skip
     local = near_duplicates(x, thr, seed=13, protected=protected, lengths=lengths)
-    assert ours.verified and local.verified
+    fine = near_duplicates(x, thr, seed=13, protected=protected, lengths=lengths, run=run)
+    assert split[0] == 5 and min(split) >= 2  # every search was split (a kept set is small)
+    assert local.verified and fine.verified
     assert (~local.keep).sum() > 100
-    assert np.array_equal(ours.keep, local.keep)
+    assert np.array_equal(fine.keep, local.keep)
+    assert np.array_equal(fine.duplicate_of, local.duplicate_of)
+    assert fine.pairs == local.pairs
 
 
 def _need_ray() -> None:

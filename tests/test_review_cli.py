@@ -68,14 +68,23 @@ def test_users_add_list_disable(cli: Cli, cli_ws: Workspace, ops_env: dict[str, 
     ],
 )  # fmt: skip
 def test_exact_errors(
-    cli: Cli, cli_ws: Workspace, ops_env: dict[str, str], args: list[str], stdin: str | None, message: str
+    cli: Cli,
+    cli_ws: Workspace,
+    ops_env: dict[str, str],
+    args: list[str],
+    stdin: str | None,
+    message: str,
 ) -> None:
     r = cli(*args, env=ops_env, input=stdin)
     assert (r.exit_code, r.stdout, r.stderr.strip()) == (1, "", message)
 
 
 def test_items_list_and_gold(
-    cli: Cli, cli_ws: Workspace, ops_env: dict[str, str], sample_rows: list[dict[str, Any]], tmp_path: Path
+    cli: Cli,
+    cli_ws: Workspace,
+    ops_env: dict[str, str],
+    sample_rows: list[dict[str, Any]],
+    tmp_path: Path,
 ) -> None:
     ids = make_items(cli_ws, sample_rows, 3, tmp=tmp_path)
     rows = json.loads(cli("items", "list", "--json", env=ops_env).stdout)
@@ -95,7 +104,11 @@ def test_items_list_and_gold(
 
 
 def test_annotations_import_and_export(
-    cli: Cli, cli_ws: Workspace, ops_env: dict[str, str], sample_rows: list[dict[str, Any]], tmp_path: Path
+    cli: Cli,
+    cli_ws: Workspace,
+    ops_env: dict[str, str],
+    sample_rows: list[dict[str, Any]],
+    tmp_path: Path,
 ) -> None:
     make_items(cli_ws, sample_rows, 2, tmp=tmp_path)
     a, b = (sample_rows[i]["package"] for i in range(2))

@@ -14,10 +14,11 @@ local engine (:mod:`builder.curate.engine`):
    CPU): each actor loads the model once, reads its ranges, embeds the records that passed,
    from and into the shared embedding cache (one folder keyed by model id + text hash, the
    workspace's, which every worker on this machine or a shared file system reads).
-4. **near duplicates** — cells and keep priority as the local search computes them, every
-   vector into the blocks of its 2 nearest cells, each block's pairs computed by Ray tasks,
-   the pairs gathered and the same keep rule applied on the driver, re-searching the kept
-   points until no pair joins two of them (:mod:`builder.curate.blocked_pairs`).
+4. **near duplicates** — the local search itself
+   (:func:`~builder.curate.pair_search.near_duplicates`): its cells are planned on the
+   driver, each group of cells is searched by a Ray task, and the pairs gathered there go
+   through the same keep rule and the same checks, so both engines find the same pairs and
+   remove the same records.
 
 Sampling (k-means + facility location on the de-duplicated set) and writing stay on the
 driver, unchanged. Ray connects as ``ray.init`` does: ``--ray-address``, else
@@ -38,18 +39,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from builder.curate import blocked_pairs as bp
 from builder.curate import ray_workers as rw
 from builder.curate.dedup import ExactDeduper
 from builder.curate.embed import Embedder, FittableEmbedder
-from builder.curate.keep_rule import Pairs
 from builder.curate.scan import ScannedPool
 from builder.errors import ConfigError
 from builder.readers import ReadProgress
 from builder.store.pool import pool_id_span, record_texts
 
 if TYPE_CHECKING:
-    from builder.curate.pair_search import NearDuplicates
+    from builder.curate.pair_search import Found, NearDuplicates, SearchPlan
     from builder.curate.report import CurationReport
     from builder.curate.scan import Progress, Scanner
     from builder.spec import CurationSpec
@@ -251,67 +250,27 @@ class RayEngine:
         seed: int,
         protected: np.ndarray | None = None,
         lengths: np.ndarray | Sequence[int] | None = None,
-        cell_size: int = 256,
     ) -> NearDuplicates:
-        """Stage 7: blocked pair search by Ray tasks, the keep rule on the driver (same
-        outcome as :func:`builder.curate.pair_search.near_duplicates`, see
-        :mod:`builder.curate.blocked_pairs`). Raises ValueError for a threshold outside (0, 1]."""
+        """Stage 7: :func:`builder.curate.pair_search.near_duplicates` with each search's
+        groups of cells run as Ray tasks (the vectors and the plan shipped once per search
+        through the object store), the keep rule on the driver: the same pairs, so the same
+        outcome as the local engine. Raises ValueError for a threshold outside (0, 1]."""
         import ray
 
-        if not 0 < threshold <= 1:
-            raise ValueError(f"threshold must be in (0, 1]; got {threshold}")
+        from builder.curate.pair_search import near_duplicates
+
         self._connect()
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        n = len(x)
-        thr = threshold - 1e-6  # as the local search: 0.92 computed as 0.91999996 is 0.92
-        x_ref = ray.put(x)
-        assign = ray.remote(rw.assign_task)
-        pairs = ray.remote(rw.pairs_task)
+        task = ray.remote(rw.group_task)
 
-        def blocked(idx: np.ndarray | None, s: int) -> tuple[Pairs, np.ndarray]:
-            sub = x if idx is None else np.ascontiguousarray(x[idx])
-            m = len(sub)
-            if m < 2:
-                return Pairs.empty(), np.ones(m, dtype=np.float32)
-            ref = x_ref if idx is None else ray.put(sub)
-            centroids = bp.cells_for(sub, seed=s, cell_size=cell_size)
-            k = len(centroids)
-            step = bp.row_block(k) * max(1, math.ceil(m / bp.row_block(k) / (2 * self.workers)))
-            parts = ray.get(
-                [assign.remote(ref, centroids, a, min(m, a + step)) for a in range(0, m, step)]
-            )
-            cells = np.concatenate([p[0] for p in parts])
-            centrality = np.concatenate([p[1] for p in parts])
-            members, bounds = bp.blocks_of(cells, k)
-            m_ref, b_ref = ray.put(members), ray.put(bounds)
-            groups = np.array_split(np.arange(k), min(k, 4 * self.workers))
-            found = ray.get(
-                [pairs.remote(ref, m_ref, b_ref, g.tolist(), thr) for g in groups if len(g)]
-            )
-            fi = np.concatenate([f[0] for f in found])
-            fj = np.concatenate([f[1] for f in found])
-            fs = np.concatenate([f[2] for f in found])
-            if idx is not None:
-                fi, fj = idx[fi], idx[fj]
-            return Pairs.of(fi, fj, fs, n), centrality
+        def run(xs: np.ndarray, plan: SearchPlan) -> Iterator[tuple[int, Found]]:
+            x_ref, plan_ref = ray.put(xs), ray.put(plan)
+            groups = plan.groups(at_least=2 * self.workers)  # every worker busy
+            futures = [task.remote(x_ref, plan_ref, lo, hi) for lo, hi in groups]
+            for (_, hi), found in zip(groups, futures, strict=True):
+                yield hi, ray.get(found)
 
-        def between(rows: np.ndarray, cols: np.ndarray) -> Pairs:
-            task = ray.remote(rw.between_task)
-            chunks = np.array_split(rows, max(1, math.ceil(len(rows) / 2048)))
-            found = ray.get([task.remote(x_ref, c, cols, thr) for c in chunks if len(c)])
-            if not found:
-                return Pairs.empty()
-            fi, fj, fs = (np.concatenate([f[i] for f in found]) for i in range(3))
-            return Pairs.of(fi, fj, fs, n)
-
-        return bp.near_duplicates_with(
-            lambda: blocked(None, seed),
-            lambda idx, s: blocked(idx, s)[0],
-            between,
-            n,
-            protected=protected,
-            lengths=lengths,
-            seed=seed,
+        return near_duplicates(
+            x, threshold, seed=seed, protected=protected, lengths=lengths, run=run
         )
 
 

@@ -1,7 +1,8 @@
 """What the Ray engine's workers run (:mod:`builder.curate.engine_ray` ships these by
 reference, so each worker imports this module): reading record-id ranges from the database,
 scanning them (stages 2–4 and the exact-duplicate hash), embedding them in an actor that
-loads the model once, and the pair-search task bodies of :mod:`builder.curate.blocked_pairs`.
+loads the model once, and the pair search's task body (one group of cells,
+:func:`builder.curate.pair_search.group_pairs`).
 Plain functions of numpy arrays and a :class:`Job`; no Ray import at module level.
 """
 
@@ -14,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from builder.curate import blocked_pairs as bp
 from builder.curate.dedup import exact_key
 from builder.curate.embed import Embedder, embed_texts
 from builder.curate.embed_cache import EmbeddingCache
 from builder.curate.filters import FILTER_REASONS, apply_pii_policy, quality_problem
+from builder.curate.pair_search import Found, SearchPlan, group_pairs
 from builder.store.pool import PoolRow, pool_rows_between
 
 if TYPE_CHECKING:
@@ -32,9 +33,7 @@ __all__ = [
     "REASON",
     "EmbedActor",
     "Job",
-    "assign_task",
-    "between_task",
-    "pairs_task",
+    "group_task",
     "scan_batch",
 ]
 
@@ -171,20 +170,6 @@ class EmbedActor:
         return {"id": np.asarray(ids, dtype=np.int64), "vector": vecs, "encoded": encoded}
 
 
-def assign_task(x: np.ndarray, centroids: np.ndarray, start: int, stop: int) -> Any:
-    """Ray task body: :func:`~builder.curate.blocked_pairs.assign_rows`."""
-    return bp.assign_rows(x, centroids, start, stop)
-
-
-def pairs_task(
-    x: np.ndarray, members: np.ndarray, bounds: np.ndarray, blocks: list[int], thr: float
-) -> Any:
-    """Ray task body: :func:`~builder.curate.blocked_pairs.block_pairs`."""
-    return bp.block_pairs(x, members, bounds, blocks, thr)
-
-
-def between_task(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, thr: float) -> Any:
-    """Ray task body: every pair of ``rows`` × ``cols`` with cosine ≥ ``thr``."""
-    sims = x[rows] @ x[cols].T
-    a, b = np.nonzero(sims >= thr)
-    return rows[a], cols[b], sims[a, b]
+def group_task(x: np.ndarray, plan: SearchPlan, lo: int, hi: int) -> Found:
+    """Ray task body: :func:`~builder.curate.pair_search.group_pairs`."""
+    return group_pairs(x, plan, lo, hi)

@@ -37,9 +37,7 @@ _ANSWER_TYPES: dict[str, pa.DataType] = {
     "labels": pa.list_(pa.string()),
     "answer": pa.string(),
     # SQuAD v2 / Hugging Face ``datasets``: answers {text: [string], answer_start: [int32]}
-    "answers": pa.struct(
-        [("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int32()))]
-    ),
+    "answers": pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int32()))]),
 }
 
 

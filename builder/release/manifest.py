@@ -68,6 +68,7 @@ def answer_field_for(task: Any) -> str:
         return EXTRACTIVE_ANSWERS
     return ANSWER_FIELDS[task.type.value]
 
+
 Bump = Literal["major", "minor", "patch"]
 # ASCII digits only, to the very end (``\d`` takes other scripts' digits, ``$`` a final "\n").
 _SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")
@@ -91,9 +92,7 @@ def content_hash_of(raw: dict[str, Any]) -> str:
     """
     scheme = raw.get("hashing")
     body = {
-        k: v
-        for k, v in raw.items()
-        if k != "content_hash" and not (k == "hashing" and v is None)
+        k: v for k, v in raw.items() if k != "content_hash" and not (k == "hashing" and v is None)
     }
     if scheme is None:
         return sha256_hex(_legacy_canonical_json(body))

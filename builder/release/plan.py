@@ -295,7 +295,10 @@ def plan_release(
             with_answer_index(
                 spec,
                 _row(
-                    fields, spec.source.text_field, answer_field_for(spec.task), item,
+                    fields,
+                    spec.source.text_field,
+                    answer_field_for(spec.task),
+                    item,
                     answers[item.item_id],
                 ),
             )

@@ -70,6 +70,7 @@ def _spec_hash_of(manifest: Manifest) -> str:
     except ValidationError:
         return manifest.spec_hash
 
+
 def find_unrecorded(published: list[str], recorded: set[str]) -> list[str]:
     """Published versions with no database row, oldest first."""
     return sorted(set(published) - recorded, key=version_key)

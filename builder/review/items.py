@@ -165,9 +165,7 @@ def adjudication_queue(
     (:func:`builder.review.consensus.decide` refuses them too).
     """
     if order not in set(QueueOrder):
-        raise ReviewError(
-            f"unknown queue order {order!r}; use one of {', '.join(QueueOrder)}"
-        )
+        raise ReviewError(f"unknown queue order {order!r}; use one of {', '.join(QueueOrder)}")
     by_posterior = QueueOrder(order) is QueueOrder.lowest_posterior
     with ws.db.session() as s:
         actor = authorize(s, actor, Role.reviewer, "adjudicating")

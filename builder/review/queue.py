@@ -260,9 +260,7 @@ def record_answer(
     if spec.task.context_field is not None:  # spans located and checked in the context
         view = item_view(s, item.id)
         assert view is not None
-        answer = extractive.check_item_answer(
-            view.source_id, item_fields(spec, view), spec, answer
-        )
+        answer = extractive.check_item_answer(view.source_id, item_fields(spec, view), spec, answer)
     flag_list = normalize_flags(flags)
     text = check_comment(comment)
     uid = actor.user_id

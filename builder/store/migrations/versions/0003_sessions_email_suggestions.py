@@ -42,9 +42,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("loginsession", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_loginsession_token_hash"), ["token_hash"], unique=True
-        )
+        batch_op.create_index(batch_op.f("ix_loginsession_token_hash"), ["token_hash"], unique=True)
         batch_op.create_index("ix_loginsession_user", ["user_id", "revoked_at"], unique=False)
 
     op.create_table(
