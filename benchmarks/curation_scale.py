@@ -4,7 +4,9 @@ local against the Ray engine on this machine (a real local Ray head with 2 CPU w
 Pools are generated from the bundled corpus with variation, deterministically: each record
 stitches 2–6 random lines of the real descriptions (seeded), so the vocabulary and lengths
 are real and the texts distinct (as ``benchmarks/curation_speed.py`` builds its pools). The
-``static`` embedder, ``size`` 300, the spec's other defaults.
+``static`` embedder, ``size`` 300, the spec's other defaults; the near-duplicate threshold is
+the static embedder's calibrated default (0.975) unless ``--threshold spec`` keeps the
+example spec's 0.92 (MiniLM's value).
 
 Every curate runs cold (a fresh copy of the ingested workspace, no embedding or scan cache)
 in a child process of its own, so its peak RSS (``ru_maxrss`` of that child and its
@@ -15,7 +17,7 @@ the Ray head. Printed: the medium pool (200,000 by default) with REPEATS runs pe
 ratio ray / local measured in the same run. Target: local peak RSS < 3 GB at 1M.
 
     .venv/bin/python benchmarks/curation_scale.py [--medium 200000] [--large 1000000]
-        [--repeats 3] [--engines local,ray] [--skip-large]
+        [--repeats 3] [--engines local,ray] [--skip-large] [--threshold embedder|spec]
 """
 
 from __future__ import annotations
@@ -59,7 +61,21 @@ def write_pool(path: Path, n: int) -> None:
             out.write(json.dumps(row) + "\n")
 
 
-def build_template(tmp: Path, n: int) -> tuple[Path, float]:
+def bench_spec(tmp: Path, threshold: str) -> Path:
+    """The example spec, less its near-duplicate threshold when ``threshold`` is
+    ``embedder`` (the embedder's calibrated default then applies)."""
+    import yaml
+
+    raw = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    if threshold == "embedder":
+        raw["curation"].pop("near_duplicate_threshold", None)
+    raw["guidelines"] = str(SPEC.parent / raw["guidelines"])
+    out = tmp / "spec.yaml"
+    out.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return out
+
+
+def build_template(tmp: Path, n: int, spec: Path) -> tuple[Path, float]:
     """A workspace with ``n`` generated records ingested; returns (its home, ingest seconds)."""
     from builder.config import Settings
     from builder.ingest import ingest_files
@@ -69,7 +85,7 @@ def build_template(tmp: Path, n: int) -> tuple[Path, float]:
     write_pool(data, n)
     home = tmp / f"template-{n}"
     settings = Settings.from_env({}, home=home, registry=str(tmp / "registry"))
-    init_workspace(settings, SPEC)
+    init_workspace(settings, spec)
     ws = open_workspace(settings)
     started = time.perf_counter()
     ingest_files(ws, [data])
@@ -97,6 +113,7 @@ def child(home: str, engine: str, address: str | None) -> None:
                 "stages": report.stages,
                 "after_dedup": report.after_dedup,
                 "near": report.near_duplicates,
+                "threshold": report.near_duplicate_threshold,
                 "exact": report.exact_duplicates,
                 "selected": report.selected,
                 # The local engine works in threads of this process: its own peak is the
@@ -159,7 +176,8 @@ def _report(label: str, n: int, runs: dict[str, list[dict[str, Any]]]) -> None:
             f"  {engine:>5}: curate {med:8.1f} s (median of {len(rs)}; each "
             f"{each}), {n / med:,.0f} records/s, "
             f"peak RSS {_fmt_rss(rs)}{' (driver)' if engine == 'ray' else ''}; "
-            f"kept {rs[0]['after_dedup']:,} (near {rs[0]['near']:,}, exact {rs[0]['exact']:,})"
+            f"kept {rs[0]['after_dedup']:,} (near {rs[0]['near']:,} at cosine ≥ "
+            f"{rs[0]['threshold']}, exact {rs[0]['exact']:,})"
         )
         print(f"         stages: {stages}")
     if {"local", "ray"} <= set(runs):
@@ -176,6 +194,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--engines", default="local,ray")
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--threshold", choices=["embedder", "spec"], default="embedder")
     args = parser.parse_args()
     engines = args.engines.split(",")
     print(f"load average at start: {os.getloadavg()}; {os.cpu_count()} CPUs", flush=True)
@@ -196,7 +215,7 @@ def main() -> int:
         sizes = [] if args.skip_large else [("large", args.large, 1)]
         sizes.append(("medium", args.medium, args.repeats))
         for label, n, repeats in sizes:
-            template, ingest_s = build_template(tmp, n)
+            template, ingest_s = build_template(tmp, n, bench_spec(tmp, args.threshold))
             print(f"\n[{label}] ingested {n:,} records in {ingest_s:.1f} s", flush=True)
             runs: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
             for _ in range(repeats):

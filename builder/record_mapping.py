@@ -204,7 +204,10 @@ class RecordMapper:
         except ValueError as e:
             raise RowInvalid(row.where, None, f"row is not valid JSON data ({e})") from None
         digest = sha256_hex(payload)
-        # ``data`` goes to the store as the exact canonical text that was hashed.
+        # The hash covers every field; the text is stored once, in ``text``: ``data`` leaves
+        # out a text field equal to it (readers put it back: builder.store.pool.with_text).
+        if data.get(self.text_field) == text:
+            payload = canonical_json({k: v for k, v in data.items() if k != self.text_field})
         return {
             "source_id": source_id or digest,
             "content_hash": digest,

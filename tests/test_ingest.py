@@ -22,8 +22,9 @@ import builder.ingest as ingest_mod
 from builder.errors import IngestError, SpecError
 from builder.ingest import content_hash, ingest_files
 from builder.store.models import Record
+from builder.store.pool import records_outside_items, with_text
 from builder.workspace import Workspace
-from tests.support.common import SAMPLE_DATA, SAMPLE_SPEC
+from tests.support.common import SAMPLE_DATA, SAMPLE_SPEC, write_jsonl
 
 FORMATS = ["jsonl", "csv", "parquet"]
 COLUMNS = ["package", "description", "section", "priority"]
@@ -84,7 +85,31 @@ def test_ingest_then_reingest_is_idempotent(workspace: Workspace, tmp_path: Path
         rec = s.exec(select(Record).where(Record.source_id == "pkg3")).one()
     assert rec.text == "Tool number 3: does thing 3 well."
     assert rec.data["package"] == "pkg3" and rec.data["priority"] == "optional"
-    assert rec.content_hash == content_hash(rec.data)
+    # The text is stored once (in Record.text); the hash still covers the whole row.
+    assert "description" not in rec.data
+    row = with_text(dict(rec.data), rec.text, "description")
+    assert row["description"] == "Tool number 3: does thing 3 well."
+    assert rec.content_hash == content_hash(row)
+
+
+def test_records_stored_with_the_text_in_data_read_back_alike(workspace: Workspace) -> None:
+    """Pools ingested before the text was stored once carry it in ``data`` too: readers
+    return such a record exactly as a new one, and re-ingesting its row is a duplicate."""
+    rows = [{"package": "old", "description": "An old tool, stored twice.", "priority": "extra"}]
+    path = write_jsonl(workspace.settings.home / "old.jsonl", rows)
+    ingest_files(workspace, [path])
+    bench, _ = workspace.benchmark()
+    with workspace.db.session() as s:
+        rec = s.exec(select(Record)).one()
+        new_style = dict(rec.data)
+        rec.data = {**rec.data, "description": rec.text}  # as an older version stored it
+        s.add(rec)
+        s.commit()
+        assert records_outside_items(s, bench.id, text_field="description") == [
+            ("old", {**new_style, "description": "An old tool, stored twice."})
+        ]
+    again = ingest_files(workspace, [path]).summary()
+    assert (again["ingested"], again["duplicates"], again["conflicts"]) == (0, 1, 0)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -414,7 +439,9 @@ def test_record_hashes_are_unchanged_by_the_shared_encoder(
         old = {k: v[i] for k, v in table.items()} | {"priority": None, "version": None}
         before = orjson.dumps(old, option=orjson.OPT_SORT_KEYS)  # the pre-hashing.py encoding
         assert recs[sid].content_hash == hashlib.sha256(before).hexdigest()
-        assert recs[sid].content_hash == content_hash(recs[sid].data)
+        assert recs[sid].content_hash == content_hash(
+            with_text(recs[sid].data, recs[sid].text, "description")
+        )
     assert recs["a"].data["installed_size"] is None
     assert recs["a"].data["homepage"] == [1.5, None, None]
     assert recs["b"].data["installed_size"] == 1e-7

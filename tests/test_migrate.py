@@ -15,6 +15,7 @@ from builder.release.pull import load_release
 from builder.review.consensus import decide
 from builder.review.users import add_user, set_email
 from builder.store.models import Annotation, AuditEvent, Item, Record, User
+from builder.store.pool import with_text
 from builder.store.runs import create_run, set_run_report
 from builder.workspace import Workspace, open_workspace
 from tests.support.common import SAMPLE_SPEC, Cli, spec_variant
@@ -66,7 +67,10 @@ def test_label_studio_export_ingested_imported_decided_and_released(
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["ingested"] == 6
     with ws.db.session() as s:
-        got = {rec.source_id: rec.data for rec in s.exec(select(Record))}
+        got = {
+            rec.source_id: with_text(rec.data, rec.text, "description")
+            for rec in s.exec(select(Record))
+        }
     assert got == {str(r["package"]): {k: r[k] for k in TEXT_KEYS} for r in rows}
 
     r = cli("annotations", "import", export, "--format", "label-studio", env=env)

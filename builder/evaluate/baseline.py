@@ -133,7 +133,7 @@ def baseline_predictions(
     fields = pulled.manifest.input_fields
     labels = read_labels(labels_file, id_field=id_field, label_field=label_field)
     with ws.db.session() as s:
-        pool = records_outside_items(s, bench.id)
+        pool = records_outside_items(s, bench.id, text_field=spec.source.text_field)
     released = {str(r["id"]) for r in rows}
     train = [
         (_text(data, fields), labels[sid])

@@ -262,7 +262,7 @@ def plan_release(
             "field in the source mapping (task.input_fields) before releasing"
         )
     with ws.db.session() as s:
-        items = approved_items(s, bench.id)
+        items = approved_items(s, bench.id, text_field=spec.source.text_field)
         pins = pinned_splits(s, bench.id)
         annotations = releasable_answers(
             s, benchmark_id=bench.id, item_ids=[i.item_id for i in items]

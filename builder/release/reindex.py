@@ -212,7 +212,10 @@ def reindex_releases(
             rows += [(HOLDOUT_SPLIT, r) for _, r in _rows(priv, pm)]
         answer_field = answer_field_for(spec.task)
         with ws.db.session() as s:
-            items = {i.source_id: i for i in approved_items(s, bench.id)}
+            items = {
+                i.source_id: i
+                for i in approved_items(s, bench.id, text_field=spec.source.text_field)
+            }
             held: list[tuple[int, int, str, Any]] = []
             for split, row in rows:
                 item = items.get(str(row.get("id")))

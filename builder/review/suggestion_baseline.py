@@ -130,8 +130,8 @@ def baseline_suggestions(
             )
         from_file = read_labels(path, id_field=spec.source.id_field, label_field=label_field)
     with ws.db.session() as s:
-        outside = records_outside_items(s, bench.id)
-        items = item_inputs(s, bench.id)
+        outside = records_outside_items(s, bench.id, text_field=spec.source.text_field)
+        items = item_inputs(s, bench.id, text_field=spec.source.text_field)
     if not items:
         raise ReviewError(
             f"{bench.name!r} has no items to suggest for yet; run `benchsmith curate` first"

@@ -21,6 +21,7 @@ from builder.domain import ItemStatus
 from builder.errors import StoreError
 from builder.store.db import run_core
 from builder.store.models import Annotation, Benchmark, Item, Record, as_text, members, utcnow
+from builder.store.pool import with_text
 
 __all__ = [
     "RELEASABLE",
@@ -363,8 +364,9 @@ class ApprovedItem:
     status: ItemStatus
 
 
-def approved_items(session: Session, benchmark_id: int) -> list[ApprovedItem]:
-    """Items a release would freeze (approved or released), sorted by source id."""
+def approved_items(session: Session, benchmark_id: int, *, text_field: str) -> list[ApprovedItem]:
+    """Items a release would freeze (approved or released), sorted by source id; ``data``
+    carries the record's ``text_field`` (see :func:`builder.store.pool.with_text`)."""
     conn = session.connection()
     raw = conn.dialect.name == "sqlite"
     answer_col: Any = type_coerce(Item.answer, Text) if raw else col(Item.answer)
@@ -381,6 +383,7 @@ def approved_items(session: Session, benchmark_id: int) -> list[ApprovedItem]:
             col(Item.text),
             data_col,
             as_text(col(Item.status)),
+            col(Record.text),
         )
         .join(Record, col(Record.id) == col(Item.record_id))
         .where(col(Item.benchmark_id) == benchmark_id, col(Item.status).in_(RELEASABLE))
@@ -404,10 +407,10 @@ def approved_items(session: Session, benchmark_id: int) -> list[ApprovedItem]:
             stratum=st,
             weight=float(w),
             text=txt,
-            data=data,
+            data=with_text(data, record_text, text_field),
             status=_STATUS[status],
         )
-        for (i, sid, rev, _, cl, st, w, txt, _, status), ans, data in zip(
+        for (i, sid, rev, _, cl, st, w, txt, _, status, record_text), ans, data in zip(
             rows, answers, datas, strict=True
         )
     ]

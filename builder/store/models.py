@@ -156,7 +156,8 @@ class Record(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
     text: str = Field(sa_column=Column(Text, nullable=False))
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    """Mapped fields: inputs, text and metadata."""
+    """Mapped fields: inputs and metadata, and the text field unless it equals ``text`` (the
+    text is stored once; :func:`builder.store.pool.with_text` restores the field)."""
     batch_id: int = Field(foreign_key="ingestbatch.id")
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "records_outside_items",
     "start_batch",
     "texts_between",
+    "with_text",
 ]
 
 _IN_CHUNK = 900  # ids per IN (...) list: far below every backend's parameter limit
@@ -269,13 +270,24 @@ def record_texts(session: Session, record_ids: Sequence[int]) -> dict[int, tuple
     return out
 
 
-def records_outside_items(session: Session, benchmark_id: int) -> list[tuple[str, dict[str, Any]]]:
-    """(source id, data) of pool records that are not items of the benchmark (training data
-    for a baseline that must never see benchmark items)."""
+def with_text(data: dict[str, Any], text: str, text_field: str) -> dict[str, Any]:
+    """A record's mapped fields with its text field put back: ingest stores the text once,
+    in ``Record.text``, and leaves it out of ``data`` when equal (records ingested before
+    that carry it in both: ``data`` is then returned as it is). ``data`` is changed in place."""
+    if text_field not in data:
+        data[text_field] = text
+    return data
+
+
+def records_outside_items(
+    session: Session, benchmark_id: int, *, text_field: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """(source id, data with the text field) of pool records that are not items of the
+    benchmark (training data for a baseline that must never see benchmark items)."""
     chosen = select(Item.record_id).where(Item.benchmark_id == benchmark_id)
     stmt = (
-        select(Record.source_id, Record.data)
+        select(Record.source_id, Record.data, Record.text)
         .where(Record.benchmark_id == benchmark_id, col(Record.id).not_in(chosen))
         .order_by(col(Record.source_id))
     )
-    return [(sid, data) for sid, data in session.execute(stmt)]
+    return [(sid, with_text(data, text, text_field)) for sid, data, text in session.execute(stmt)]

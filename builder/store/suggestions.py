@@ -16,6 +16,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from builder.store.models import Annotation, Assignment, Item, Record, Suggestion, User
+from builder.store.pool import with_text
 
 __all__ = [
     "AnsweredRow",
@@ -208,13 +209,17 @@ def answered_rows(session: Session, benchmark_id: int) -> list[AnsweredRow]:
     return [AnsweredRow(int(i), str(n), a, t) for i, n, a, t in session.execute(stmt)]
 
 
-def item_inputs(session: Session, benchmark_id: int) -> list[tuple[str, dict[str, Any]]]:
-    """(source id, record data) of the benchmark's items, by source id (what a model
-    suggests for)."""
+def item_inputs(
+    session: Session, benchmark_id: int, *, text_field: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """(source id, record data with the text field) of the benchmark's items, by source id
+    (what a model suggests for)."""
     stmt = (
-        sa_select(col(Record.source_id), col(Record.data))
+        sa_select(col(Record.source_id), col(Record.data), col(Record.text))
         .join(Item, col(Item.record_id) == col(Record.id))
         .where(col(Item.benchmark_id) == benchmark_id)
         .order_by(col(Record.source_id))
     )
-    return [(str(sid), data) for sid, data in session.execute(stmt)]
+    return [
+        (str(sid), with_text(data, text, text_field)) for sid, data, text in session.execute(stmt)
+    ]
