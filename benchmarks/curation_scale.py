@@ -9,8 +9,7 @@ the static embedder's calibrated default (0.975) unless ``--threshold spec`` kee
 example spec's 0.92 (MiniLM's value).
 
 Every curate runs cold (a fresh copy of the ingested workspace, no embedding or scan cache)
-in a child process of its own, so its peak RSS (``ru_maxrss`` of that child and its
-children, as the child reads it) is its own. For the Ray engine that figure is the driver only; the workers belong to
+in a child process of its own, so its peak RSS (``ru_maxrss`` of that child) is its own. For the Ray engine that figure is the driver only; the workers belong to
 the Ray head. Printed: the medium pool (200,000 by default) with REPEATS runs per engine
 (medians, interleaved local/ray so load changes hit both alike), then the large pool
 (1,000,000) once per engine (each run takes minutes: a single run, not a median), and the
@@ -116,13 +115,11 @@ def child(home: str, engine: str, address: str | None) -> None:
                 "threshold": report.near_duplicate_threshold,
                 "exact": report.exact_duplicates,
                 "selected": report.selected,
-                # The local engine works in threads of this process: its own peak is the
-                # tree's (children added in case a library forks).
-                "rss_mb": (
-                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                    + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-                )
-                / 1024,
+                # The local engine works in threads of this process, so its own peak is the
+                # run's. Children are left out: the only ones are short fork+exec helpers
+                # (loky asks `lscpu` for the core count when k-means starts), whose
+                # ru_maxrss counts the parent's pages shared at the fork.
+                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
         ),
         flush=True,

@@ -68,14 +68,13 @@ def _pool(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [*base, *near, *exact, *odd]
 
 
-def _removed(report: CurationReport, kind: str) -> set[tuple[str, str]] | set[str]:
+def _removed(report: CurationReport, kind: str) -> set[tuple[str, str]]:
+    """(removed source id, the kept record it duplicates) of one kind of duplicate."""
     rows = report.removed
     if report.removed_file:
         lines = Path(report.removed_file).read_text(encoding="utf-8").splitlines()
         rows = [json.loads(line) for line in lines]
-    if kind == "exact":
-        return {(r["source_id"], r["duplicate_of"]) for r in rows if r["kind"] == "exact"}
-    return {r["source_id"] for r in rows if r["kind"] == "near"}
+    return {(r["source_id"], r["duplicate_of"]) for r in rows if r["kind"] == kind}
 
 
 @pytest.fixture(scope="module")
@@ -125,12 +124,16 @@ def test_progress_of_the_long_stages(both: dict[str, Any]) -> None:
     assert len(scans) > 1 and scans == sorted(scans)
 
 
-def test_near_duplicate_removals_agree_within_one_percent(both: dict[str, Any]) -> None:
+def test_near_duplicate_removals_are_the_local_ones(both: dict[str, Any]) -> None:
+    """Issue 11 asks for removals within 1%; the Ray engine runs the local search itself
+    (its groups of cells on the workers), so they are the same records, each removed for
+    the same kept record, and the sample drawn after them is the same."""
     local, ray = _removed(both["local"], "near"), _removed(both["ray"], "near")
     assert len(local) >= 150  # the crafted variants at least
-    # Issue 11's criterion: removals within 1% (Jaccard of the removed sets ≥ 0.99).
-    assert len(local & ray) / len(local | ray) >= 0.99
+    assert ray == local
+    assert both["ray"].pair_search == both["local"].pair_search
     assert both["ray"].pair_search["verified"] is True
+    assert both["ray"].selected == both["local"].selected
 
 
 def test_sample_of_equal_quality(both: dict[str, Any], static: Embedder) -> None:
