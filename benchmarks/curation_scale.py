@@ -94,6 +94,15 @@ def build_template(tmp: Path, n: int, spec: Path) -> tuple[Path, float]:
     return home, seconds
 
 
+def _rss_mb() -> float:
+    """This process's resident memory now (VmRSS), in MB."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def child(home: str, engine: str, address: str | None) -> None:
     """One cold curate (in its own process): prints its figures as one JSON line."""
     from builder.config import Settings
@@ -101,8 +110,21 @@ def child(home: str, engine: str, address: str | None) -> None:
     from builder.workspace import open_workspace
 
     ws = open_workspace(Settings.from_env({}, home=Path(home), registry=f"{home}-registry"))
+    # Resident memory as each stage goes (sampled at its progress calls, at most every
+    # 0.2 s): which stage holds the peak.
+    by_stage: dict[str, float] = {}
+    last = [0.0]
+
+    def watch(stage: str, _: Any) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 0.2:
+            last[0] = now
+            by_stage[stage] = max(by_stage.get(stage, 0.0), _rss_mb())
+
     started = time.perf_counter()
-    report = curate(ws, embedder="static", size=SIZE, engine=engine, ray_address=address)
+    report = curate(
+        ws, embedder="static", size=SIZE, engine=engine, ray_address=address, progress=watch
+    )
     seconds = time.perf_counter() - started
     assert len(report.selected) == SIZE, len(report.selected)
     print(
@@ -113,6 +135,7 @@ def child(home: str, engine: str, address: str | None) -> None:
                 "after_dedup": report.after_dedup,
                 "near": report.near_duplicates,
                 "threshold": report.near_duplicate_threshold,
+                "rss_by_stage": {k: round(v) for k, v in by_stage.items()},
                 "exact": report.exact_duplicates,
                 "selected": report.selected,
                 # The local engine works in threads of this process, so its own peak is the
@@ -177,6 +200,7 @@ def _report(label: str, n: int, runs: dict[str, list[dict[str, Any]]]) -> None:
             f"{rs[0]['threshold']}, exact {rs[0]['exact']:,})"
         )
         print(f"         stages: {stages}")
+        print(f"         resident MB by stage (largest sample): {rs[0]['rss_by_stage']}")
     if {"local", "ray"} <= set(runs):
         same = runs["local"][0]["selected"] == runs["ray"][0]["selected"]
         print(f"  ray / local time: {medians['ray'] / medians['local']:.2f}; same picks: {same}")

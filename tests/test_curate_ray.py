@@ -241,7 +241,7 @@ def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_search_decides_alike_however_its_cells_are_grouped() -> None:
     """The Ray engine runs the local search's groups of cells on its workers, split finer
     (at least two per worker): any split must find the same pairs and remove the same points."""
-    from builder.curate.pair_search import group_pairs
+    from builder.curate.cell_search import group_pairs
 
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(40, 32))

@@ -48,7 +48,8 @@ from builder.readers import ReadProgress
 from builder.store.pool import pool_id_span, record_texts
 
 if TYPE_CHECKING:
-    from builder.curate.pair_search import Found, NearDuplicates, SearchPlan
+    from builder.curate.cell_search import Found, SearchPlan
+    from builder.curate.pair_search import NearDuplicates
     from builder.curate.report import CurationReport
     from builder.curate.scan import Progress, Scanner
     from builder.spec import CurationSpec

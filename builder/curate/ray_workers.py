@@ -2,7 +2,7 @@
 reference, so each worker imports this module): reading record-id ranges from the database,
 scanning them (stages 2–4 and the exact-duplicate hash), embedding them in an actor that
 loads the model once, and the pair search's task body (one group of cells,
-:func:`builder.curate.pair_search.group_pairs`).
+:func:`builder.curate.cell_search.group_pairs`).
 Plain functions of numpy arrays and a :class:`Job`; no Ray import at module level.
 """
 
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from builder.curate.cell_search import Found, SearchPlan, group_pairs
 from builder.curate.dedup import exact_key
 from builder.curate.embed import Embedder, embed_texts
 from builder.curate.embed_cache import EmbeddingCache
 from builder.curate.filters import FILTER_REASONS, apply_pii_policy, quality_problem
-from builder.curate.pair_search import Found, SearchPlan, group_pairs
 from builder.store.pool import PoolRow, pool_rows_between
 
 if TYPE_CHECKING:
@@ -171,5 +171,5 @@ class EmbedActor:
 
 
 def group_task(x: np.ndarray, plan: SearchPlan, lo: int, hi: int) -> Found:
-    """Ray task body: :func:`~builder.curate.pair_search.group_pairs`."""
+    """Ray task body: :func:`~builder.curate.cell_search.group_pairs`."""
     return group_pairs(x, plan, lo, hi)
