@@ -207,7 +207,8 @@ class RecordMapper:
         # The hash covers every field; the text is stored once, in ``text``: ``data`` leaves
         # out a text field equal to it (readers put it back: builder.store.pool.with_text).
         if data.get(self.text_field) == text:
-            payload = canonical_json({k: v for k, v in data.items() if k != self.text_field})
+            del data[self.text_field]  # ``data`` is this call's own dict
+            payload = canonical_json(data)
         return {
             "source_id": source_id or digest,
             "content_hash": digest,
