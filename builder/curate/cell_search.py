@@ -138,9 +138,9 @@ class SearchPlan:
 
 GROUP_EVALS = 1 << 27
 """Point-to-centre distances per group of cells (:meth:`SearchPlan.groups`). A group's
-probe lists hold at most this many entries (about a sixth of it at the default reach), so
-the search's memory does not grow with the number of cells; each group costs one pass over
-the vectors, so groups should not be much smaller."""
+probe lists hold at most this many entries (far fewer at the default reach), so the
+search's memory does not grow with the number of cells; each group costs one pass over the
+vectors, so groups should not be much smaller."""
 
 RunGroups = Callable[[np.ndarray, SearchPlan], Iterator[tuple[int, Found]]]
 """``run(x, plan)``: search every cell of ``plan`` in groups (:meth:`SearchPlan.groups`,
