@@ -39,8 +39,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# Run as a script, this folder is on sys.path: the spec helper is curation_speed's.
+from curation_speed import bench_spec  # noqa: E402
+
 SAMPLE = ROOT / "data" / "debian_packages.jsonl.gz"
-SPEC = ROOT / "data" / "debian-sections.yaml"
 SIZE = 300
 
 
@@ -58,20 +60,6 @@ def write_pool(path: Path, n: int) -> None:
                 "priority": rng.choice(["optional", "optional", "optional", "extra", "standard"]),
             }
             out.write(json.dumps(row) + "\n")
-
-
-def bench_spec(tmp: Path, threshold: str) -> Path:
-    """The example spec, less its near-duplicate threshold when ``threshold`` is
-    ``embedder`` (the embedder's calibrated default then applies)."""
-    import yaml
-
-    raw = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
-    if threshold == "embedder":
-        raw["curation"].pop("near_duplicate_threshold", None)
-    raw["guidelines"] = str(SPEC.parent / raw["guidelines"])
-    out = tmp / "spec.yaml"
-    out.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return out
 
 
 def build_template(tmp: Path, n: int, spec: Path) -> tuple[Path, float]:
