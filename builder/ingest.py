@@ -5,35 +5,38 @@ the pool is unchanged. With ``skip_invalid`` the valid rows land and each reject
 written (atomically) to a rejects file with its reason. Re-ingesting the same rows adds
 nothing; a changed row under an existing id is a conflict and is never overwritten.
 
-Reading, validating and hashing run on a worker thread beside the writer: it hands over
-chunks of CHUNK_ROWS mapped rows through a queue of at most QUEUE_CHUNKS chunks (memory
-stays constant whatever the file size), while the caller's thread checks ids against the
-pool and bulk-inserts. The database driver releases the GIL while it writes, so the two
-overlap. Chunks are taken in file order, so every count and every error is what a single
-pass would give.
+Reading, validating and hashing are the reading side's (``builder.ingest_rows``: in a
+child process beside the writer for a large file); this module is the writer's: it checks
+each chunk's ids against the pool and bulk-inserts, one transaction per file.
 """
 
 from __future__ import annotations
 
+import gc
 import json
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from builder import ingest_rows
 from builder import media as media_mod
-from builder.conversation import conversation_fields
 from builder.errors import IngestError
 from builder.fsutil import write_text_atomic
 from builder.hashing import canonical_json, content_hash
-from builder.readers import RawRow, ReadProgress, detect_format, read_rows
-from builder.record_mapping import RecordMapper, RowInvalid
+from builder.ingest_rows import MappedChunk, ReadJob, mapped_rows, short_raw
+from builder.readers import ReadProgress, detect_format
+from builder.record_mapping import RowInvalid
 from builder.spec import BenchmarkSpec
 from builder.store.audit import log_event
-from builder.store.pool import existing_records, finish_batch, insert_records, start_batch
+from builder.store.pool import (
+    existing_records,
+    finish_batch,
+    insert_records,
+    start_batch,
+    with_text,
+)
 from builder.textio import escape_line_breaks
 from builder.workspace import Workspace, current_actor
 
@@ -41,18 +44,11 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
 __all__ = [
-    "CHUNK_ROWS",
-    "QUEUE_CHUNKS",
     "FileReport",
     "IngestReport",
     "content_hash",
     "ingest_files",
 ]
-
-CHUNK_ROWS = 5000
-"""Rows per chunk handed from the reading thread to the writer (and per bulk insert)."""
-QUEUE_CHUNKS = 4
-"""Most mapped chunks waiting for the writer: bounds memory to a few chunks of rows."""
 
 
 @dataclass
@@ -88,115 +84,6 @@ class IngestReport:
         }
 
 
-def _chunks(rows: Iterable[RawRow], n: int) -> Iterator[list[RawRow]]:
-    chunk: list[RawRow] = []
-    for r in rows:
-        chunk.append(r)
-        if len(chunk) >= n:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-# One row as the reading thread hands it over: mapped, refused (with its reason), or the
-# header (already checked against the spec).
-_Entry = tuple[RawRow, dict[str, Any] | RowInvalid | None]
-
-
-@dataclass
-class _Chunk:
-    entries: list[_Entry]
-    read: ReadProgress | None
-    """How far the reader was when the chunk was complete (for the progress bar)."""
-
-
-class _MappedRows:
-    """Reads and maps a file's rows on a worker thread; iterate for :class:`_Chunk` s in order.
-
-    An exception on the worker (a spec check of the header, an unreadable file) is raised
-    again by the iterator. :meth:`close` stops the worker early (the writer failed).
-    """
-
-    def __init__(
-        self,
-        rows: Iterator[RawRow],
-        mapper: RecordMapper,
-        spec: BenchmarkSpec,
-        path: Path,
-        latest: list[ReadProgress | None],
-    ) -> None:
-        self._rows, self._mapper, self._spec, self._path = rows, mapper, spec, path
-        self._latest = latest
-        self._queue: queue.Queue[_Chunk | BaseException | None] = queue.Queue(QUEUE_CHUNKS)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ingest-reader", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: _Chunk | BaseException | None) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            for chunk in _chunks(self._rows, CHUNK_ROWS):
-                entries: list[_Entry] = []
-                for row in chunk:
-                    if row.where == "header":
-                        assert row.fields is not None
-                        self._spec.check_source_fields(
-                            row.fields["__header__"], where=str(self._path)
-                        )
-                        entries.append((row, None))
-                    elif row.fields is None:
-                        err = RowInvalid(row.where, row.field, row.error or "unreadable", row.raw)
-                        entries.append((row, err))
-                    else:
-                        try:
-                            entries.append((row, self._mapper.map(row)))
-                        except RowInvalid as e:
-                            e.raw = e.raw or _short(row.fields)
-                            entries.append((row, e))
-                if not self._put(_Chunk(entries, self._latest[0])):
-                    return
-            self._put(None)
-        except BaseException as e:  # handed to the writer, which raises it
-            self._put(e)
-        finally:
-            close = getattr(self._rows, "close", None)
-            if close is not None:
-                close()
-
-    def __iter__(self) -> Iterator[_Chunk]:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        """Stop the worker and wait for it (it closes the file)."""
-        self._stop.set()
-        self._thread.join()
-
-
-def _expected_parquet_types(spec: BenchmarkSpec) -> dict[str, tuple[str, ...]]:
-    types: dict[str, tuple[str, ...]] = {spec.source.text_field: ("string",)}
-    if spec.source.id_field:
-        types[spec.source.id_field] = ("string", "integer")
-    types.update(dict.fromkeys(conversation_fields(spec), ("conversation",)))
-    for name in media_mod.image_fields(spec):
-        types.pop(name, None)  # a path string or a {bytes, path} struct; checked per row
-    return types
-
-
 def _ingest_file(
     ws: Workspace,
     benchmark_id: int,
@@ -206,13 +93,13 @@ def _ingest_file(
     skip_invalid: bool,
     progress: Callable[[str, ReadProgress], None] | None,
 ) -> FileReport:
-    fmt = detect_format(path, fmt)
-    mapper = RecordMapper(
-        spec,
-        ws.settings.max_field_bytes,
-        cells_are_text=fmt == "csv",
-        image_dir=path.resolve().parent,
+    job = ReadJob(
+        path=path,
+        fmt=detect_format(path, fmt),
+        spec=spec,
+        max_field_bytes=ws.settings.max_field_bytes,
         media=media_mod.media_root(ws.settings.home),
+        chunk_rows=ingest_rows.CHUNK_ROWS,
     )
     report = FileReport(path=str(path))
     rejects: list[str] = []
@@ -238,24 +125,11 @@ def _ingest_file(
             )
         )
 
-    latest: list[ReadProgress | None] = [None]
-
-    def read_progress(p: ReadProgress) -> None:
-        latest[0] = p  # the writer reports it with the rows written, after each chunk
-
-    rows = read_rows(
-        path,
-        fmt,
-        max_field_bytes=ws.settings.max_field_bytes,
-        expected_types=_expected_parquet_types(spec),
-        progress=read_progress if progress else None,
-        id_field=spec.source.id_field,
-    )
-    reader = _MappedRows(iter(rows), mapper, spec, path, latest)
+    chunks = mapped_rows(job)
     try:
         with ws.db.session() as s:
             batch_id, seen_any = _write(
-                s, benchmark_id, spec, path, reader, report, reject, progress
+                s, benchmark_id, spec, path, chunks, report, reject, progress
             )
             if not seen_any:
                 raise IngestError(f"{path}: the file has a header but no rows; nothing to ingest")
@@ -281,7 +155,9 @@ def _ingest_file(
                 after={k: v for k, v in report.__dict__.items() if k != "conflict_ids"},
             )
     finally:
-        reader.close()
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # stops the reading process when the writer gave up early
     return report
 
 
@@ -290,7 +166,7 @@ def _write(
     benchmark_id: int,
     spec: BenchmarkSpec,
     path: Path,
-    reader: _MappedRows,
+    chunks: Iterator[MappedChunk],
     report: FileReport,
     reject: Callable[[RowInvalid], None],
     progress: Callable[[str, ReadProgress], None] | None,
@@ -299,41 +175,33 @@ def _write(
     duplicates and conflicts counted. Returns the batch id and whether the file had any
     data row."""
     seen_any = False
+    text_field = spec.source.text_field
     batch_id = start_batch(s, benchmark_id=benchmark_id, source=str(path))
-    for chunk in reader:
-        mapped: list[tuple[RawRow, dict[str, Any]]] = []
-        for row, out in chunk.entries:
-            if row.where == "header":
-                continue
-            seen_any = True
-            if isinstance(out, RowInvalid):
-                reject(out)
-            elif out is not None:
-                mapped.append((row, out))
-        known = existing_records(s, benchmark_id, [m["source_id"] for _, m in mapped])
+    for chunk in chunks:
+        entries = chunk.entries
+        seen_any = seen_any or bool(entries)
+        known = existing_records(s, benchmark_id, [r[0] for _, r, _ in entries if r is not None])
         fresh: dict[str, tuple[Any, ...]] = {}
-        for row, m in mapped:
-            sid = m["source_id"]
+        for where, record, err in entries:  # in file order: the first problem is the first row's
+            if record is None:
+                assert err is not None
+                reject(err)
+                continue
+            sid, digest, text, data = record
             prior = known.get(sid)
             if sid in fresh or (prior is not None and prior[1] == batch_id):
+                raw = short_raw(with_text(json.loads(data), text, text_field))
                 reject(
                     RowInvalid(
-                        row.where,
+                        where,
                         spec.source.id_field,
                         f"duplicate id {sid!r} appears earlier in this file; ids must be unique",
-                        _short(row.fields),
+                        raw,
                     )
                 )
             elif prior is None:
-                fresh[sid] = (
-                    benchmark_id,
-                    sid,
-                    m["content_hash"],
-                    m["text"],
-                    m["data"],
-                    batch_id,
-                )
-            elif prior[0] == m["content_hash"]:
+                fresh[sid] = (benchmark_id, sid, digest, text, data, batch_id)
+            elif prior[0] == digest:
                 report.duplicates += 1
             else:
                 report.conflicts += 1
@@ -345,13 +213,6 @@ def _write(
             read = chunk.read
             progress(str(path), ReadProgress(read.done, read.total, rows=report.ingested))
     return batch_id, seen_any
-
-
-def _short(fields: dict[str, Any] | None, limit: int = 2000) -> str | None:
-    if fields is None:
-        return None
-    text = json.dumps(fields, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def ingest_files(
@@ -368,11 +229,16 @@ def ingest_files(
     assert bench.id is not None
     report = IngestReport()
     started = time.perf_counter()
+    # Rows pass through in chunks that live a moment, yet long enough to reach the oldest
+    # generation: each full collection then re-scanned everything imported (SQLAlchemy,
+    # pydantic), a third of SQLite ingest's time. Frozen objects are left out of the scans.
+    gc.freeze()
     try:
         for p in paths:
             report.files.append(
                 _ingest_file(ws, bench.id, spec, Path(p), fmt, skip_invalid, progress)
             )
     finally:
+        gc.unfreeze()
         report.seconds = time.perf_counter() - started
     return report

@@ -7,7 +7,9 @@ with the place and the reason, which ingest reports or writes to the rejects fil
 
 from __future__ import annotations
 
+import hashlib
 import math
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,16 @@ from builder import conversation
 from builder import media as media_mod
 from builder.choices import choice_list_problem
 from builder.conversation import conversation_fields
-from builder.hashing import canonical_json, sha256_hex
+from builder.hashing import canonical_json
 from builder.readers import RawRow
 from builder.spec import BenchmarkSpec
 from builder.textio import id_text
 
-__all__ = ["RecordMapper", "RowInvalid"]
+__all__ = ["MappedRecord", "RecordMapper", "RowInvalid"]
+
+MappedRecord = tuple[str, str, str, str]
+"""A record row as :meth:`RecordMapper.map` builds it: (source id, content hash, text, data),
+``data`` the canonical JSON text of the row's fields without the text (see ``map``)."""
 
 
 def _finite(value: Any) -> Any:
@@ -44,6 +50,10 @@ class RowInvalid(Exception):
     def __init__(self, where: str, field: str | None, message: str, raw: str | None = None):
         super().__init__(message)
         self.where, self.field, self.message, self.raw = where, field, message, raw
+
+    def __reduce__(self) -> tuple[type[RowInvalid], tuple[str, str | None, str, str | None]]:
+        # Ingest hands refused rows from its reading process to the writer.
+        return (RowInvalid, (self.where, self.field, self.message, self.raw))
 
 
 _SCALARS = (str, int, float, bool)
@@ -73,6 +83,15 @@ class RecordMapper:
         self.text_field = spec.source.text_field
         self.required = spec.required_fields
         self.fields = spec.fields
+        # Each field with the kind of check it takes (None: a plain value), in spec order,
+        # so the first problem reported is the first field's.
+        kinds = {
+            **dict.fromkeys(self.images, "image"),
+            **dict.fromkeys(self.conversations, "turns"),
+        }
+        self._checks = [(name, kinds.get(name)) for name in self.fields]
+        # A str of n chars has at most 4n UTF-8 bytes: at or under this it cannot be too big.
+        self._quarter = max_bytes // 4
 
     def _value(self, where: str, name: str, value: Any) -> Any:
         if isinstance(value, float) and math.isnan(value):
@@ -146,39 +165,49 @@ class RecordMapper:
         except media_mod.ImageError as e:
             raise RowInvalid(where, name, f"image field {name!r} {e}") from None
 
-    def map(self, row: RawRow) -> dict[str, Any]:
+    def map(self, row: RawRow) -> MappedRecord:
+        """The record row for ``row``; raises :class:`RowInvalid` for a row the spec refuses."""
         assert row.fields is not None
         raw = row.fields
+        where = row.where
         data: dict[str, Any] = {}
-        quarter = self.max_bytes // 4
-        for name in self.fields:
-            value = raw.get(name)
-            if name in self.conversations:
-                data[name] = self._conversation(row.where, name, value, name in raw)
-                continue
-            if name in self.images:
-                data[name] = self._image(row.where, name, value, name in raw)
-                continue
-            # Fast path for the common case (a short, clean string); everything else,
-            # including every error, goes through the full check in _value.
-            if value.__class__ is str and value and len(value) <= quarter and "\x00" not in value:
-                data[name] = value
-                continue
-            if name not in raw and name in self.required:
-                raise RowInvalid(
-                    row.where,
-                    name,
-                    f"field {name!r} is missing; every row needs the spec's id, text and input fields",
-                )
-            data[name] = self._value(row.where, name, value)
+        quarter = self._quarter
+        for name, kind in self._checks:
+            value: Any = raw.get(name)
+            # Fast path for the common cases (a short, clean string; a finite number);
+            # everything else, including every error, goes through the full check in _value.
+            if kind is None:
+                cls = value.__class__
+                if cls is str:
+                    if value and len(value) <= quarter and "\x00" not in value:
+                        data[name] = value
+                        continue
+                elif (cls is int or (cls is float and isfinite(value))) and (
+                    name != self.text_field
+                ):
+                    data[name] = value
+                    continue
+                if name not in raw and name in self.required:
+                    raise RowInvalid(
+                        where,
+                        name,
+                        f"field {name!r} is missing; every row needs the spec's id, text and "
+                        "input fields",
+                    )
+                data[name] = self._value(where, name, value)
+            elif kind == "turns":
+                data[name] = self._conversation(where, name, value, name in raw)
+            else:
+                data[name] = self._image(where, name, value, name in raw)
         if self.id_field:
-            sid = (
-                data[self.id_field]
-                if self.id_field in data
-                else self._value(row.where, self.id_field, raw.get(self.id_field))
-            )
-            if sid is None or (isinstance(sid, str) and not sid.strip()):
-                raise RowInvalid(row.where, self.id_field, f"id field {self.id_field!r} is empty")
+            sid = data[self.id_field] if self.id_field in data else raw.get(self.id_field)
+            if not (
+                sid.__class__ is str and len(sid) <= quarter and "\x00" not in sid and sid.strip()
+            ):
+                # Not a short, clean, non-blank string: the full check (and its errors).
+                sid = self._value(where, self.id_field, sid)
+                if sid is None or (isinstance(sid, str) and not sid.strip()):
+                    raise RowInvalid(where, self.id_field, f"id field {self.id_field!r} is empty")
             source_id = str(id_text(sid))
         else:
             # A migrated task keeps its tool's id (Label Studio task id, Argilla record id).
@@ -200,18 +229,14 @@ class RecordMapper:
                 f"text field {self.text_field!r} is empty or whitespace; give the text",
             )
         try:
-            payload = canonical_json(data)
+            # Every value above has been through a check that turns NaN/±Infinity into None.
+            payload = canonical_json(data, finite=True)
         except ValueError as e:
             raise RowInvalid(row.where, None, f"row is not valid JSON data ({e})") from None
-        digest = sha256_hex(payload)
+        digest = hashlib.sha256(payload).hexdigest()
         # The hash covers every field; the text is stored once, in ``text``: ``data`` leaves
         # out a text field equal to it (readers put it back: builder.store.pool.with_text).
         if data.get(self.text_field) == text:
             del data[self.text_field]  # ``data`` is this call's own dict
-            payload = canonical_json(data)
-        return {
-            "source_id": source_id or digest,
-            "content_hash": digest,
-            "text": text,
-            "data": payload.decode("utf-8"),
-        }
+            payload = canonical_json(data, finite=True)
+        return (source_id or digest, digest, text, payload.decode("utf-8"))
