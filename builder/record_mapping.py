@@ -51,10 +51,6 @@ class RowInvalid(Exception):
         super().__init__(message)
         self.where, self.field, self.message, self.raw = where, field, message, raw
 
-    def __reduce__(self) -> tuple[type[RowInvalid], tuple[str, str | None, str, str | None]]:
-        # Ingest hands refused rows from its reading process to the writer.
-        return (RowInvalid, (self.where, self.field, self.message, self.raw))
-
 
 _SCALARS = (str, int, float, bool)
 

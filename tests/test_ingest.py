@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import select
 
-import builder.ingest_rows as ingest_rows_mod
+import builder.ingest as ingest_mod
 from builder.errors import IngestError, SpecError
 from builder.ingest import content_hash, ingest_files
 from builder.store.models import Record
@@ -208,7 +208,7 @@ def test_skip_invalid_lands_valid_rows_and_writes_rejects(
 def test_duplicate_id_across_chunks(
     workspace: Workspace, tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest_rows_mod, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(ingest_mod, "CHUNK_ROWS", 3)
     data = rows(8)
     data[7]["package"] = "pkg1"
     with pytest.raises(IngestError, match=f"{where(fmt, 8)}: duplicate id 'pkg1' appears earlier"):
