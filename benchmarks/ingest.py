@@ -3,11 +3,9 @@
 Generates N JSONL rows (~400 bytes each; default 1,000,000), then, each in a fresh child
 process so peak RSS is its own, and REPEATS times (medians quoted):
   - baseline: ``pandas.read_json(lines=True)`` + ``DataFrame.to_sql`` (no validation, no hashing)
-  - benchsmith: ``ingest_files`` (streamed, validated, content-hashed, idempotent; a file
-    this large is read and validated in a child process while the writer inserts)
+  - benchsmith: ``ingest_files`` (streamed in chunks, validated, content-hashed, idempotent)
 on SQLite and on a throwaway PostgreSQL server. Prints rows/s, CPU seconds (the process and
-its children: benchsmith's reading process), peak RSS of the process and of its largest
-child, and the ratio.
+any children), peak RSS of the process and of its largest child, and the ratio.
 
     .venv/bin/python benchmarks/ingest.py [N] [REPEATS]
 """
