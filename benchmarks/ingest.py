@@ -4,8 +4,8 @@ Generates N JSONL rows (~400 bytes each; default 1,000,000), then, each in a fre
 process so peak RSS is its own, and REPEATS times (medians quoted):
   - baseline: ``pandas.read_json(lines=True)`` + ``DataFrame.to_sql`` (no validation, no hashing)
   - benchsmith: ``ingest_files`` (streamed in chunks, validated, content-hashed, idempotent)
-on SQLite and on a throwaway PostgreSQL server. Prints rows/s, CPU seconds (the process and
-any children), peak RSS of the process and of its largest child, and the ratio.
+on SQLite and on a throwaway PostgreSQL server. Prints rows/s, the process's CPU seconds,
+peak RSS and the ratio.
 
     .venv/bin/python benchmarks/ingest.py [N] [REPEATS]
 """
@@ -52,19 +52,14 @@ def generate(path: Path, n: int) -> None:
 
 
 def _cpu() -> float:
-    """CPU seconds of this process and of its children that have ended."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        ru = resource.getrusage(who)
-        total += ru.ru_utime + ru.ru_stime
-    return total
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def child(kind: str, backend_url: str, data: str, home: str) -> None:
-    """Runs in a fresh process; prints {"seconds", "cpu_s", "rss_mb", "child_rss_mb"}
-    (``cpu_s``: CPU time over the timed region of this process, all threads, and of its
-    children; the rest of the wall time is spent waiting, mostly on the disk — or, for
-    PostgreSQL, on the server).
+    """Runs in a fresh process; prints {"seconds", "cpu_s", "rss_mb"} (``cpu_s``: this
+    process's CPU time over the timed region, all threads; the rest of the wall time is
+    spent waiting, mostly on the disk — or, for PostgreSQL, on the server).
 
     Imports and workspace creation (``benchsmith init``) are outside the timed region for
     both methods: the timing covers reading, validating, hashing and writing rows.
@@ -96,8 +91,7 @@ def child(kind: str, backend_url: str, data: str, home: str) -> None:
     seconds = time.perf_counter() - started
     cpu_s = _cpu() - cpu0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "cpu_s": cpu_s, "rss_mb": rss_mb, "child_mb": child_mb}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu_s, "rss_mb": rss_mb}))
 
 
 def measure(kind: str, url: str, data: Path, home: Path) -> dict[str, float]:
@@ -146,19 +140,15 @@ def main() -> None:
             subprocess.run(["rm", "-rf", str(pg_root)], check=False)
         print(
             f"{'backend':<11} {'method':<11} {'median s':>9} {'rows/s':>10} {'CPU s':>7} "
-            f"{'peak RSS MB':>12} {'child RSS MB':>13}"
+            f"{'peak RSS MB':>12}"
         )
         med: dict[tuple[str, str], float] = {}
         for (backend, kind), runs in results.items():
             s = statistics.median(r["seconds"] for r in runs)
             cpu = statistics.median(r["cpu_s"] for r in runs)
             rss = max(r["rss_mb"] for r in runs)
-            child = max(r["child_mb"] for r in runs)
             med[(backend, kind)] = s
-            print(
-                f"{backend:<11} {kind:<11} {s:>9.2f} {n / s:>10,.0f} {cpu:>7.2f} {rss:>12.0f} "
-                f"{child:>13.0f}"
-            )
+            print(f"{backend:<11} {kind:<11} {s:>9.2f} {n / s:>10,.0f} {cpu:>7.2f} {rss:>12.0f}")
         for backend in ("sqlite", "postgresql"):
             ratio = med[(backend, "benchsmith")] / med[(backend, "pandas")]
             print(
