@@ -79,9 +79,11 @@ class RecordMapper:
         self.text_field = spec.source.text_field
         self.required = spec.required_fields
         self.fields = spec.fields
-        # Each field with the kind of check it takes (None: a plain value), in spec order,
-        # so the first problem reported is the first field's.
+        # Each field with the kind of check it takes, in spec order, so the first problem
+        # reported is the first field's: None for a plain value, "id" for the id and text
+        # fields (a number there takes the full check: only an id may be one, an int).
         kinds = {
+            **dict.fromkeys([f for f in (self.id_field, self.text_field) if f], "id"),
             **dict.fromkeys(self.images, "image"),
             **dict.fromkeys(self.conversations, "turns"),
         }
@@ -172,15 +174,13 @@ class RecordMapper:
             value: Any = raw.get(name)
             # Fast path for the common cases (a short, clean string; a finite number);
             # everything else, including every error, goes through the full check in _value.
-            if kind is None:
+            if kind is None or kind == "id":
                 cls = value.__class__
                 if cls is str:
                     if value and len(value) <= quarter and "\x00" not in value:
                         data[name] = value
                         continue
-                elif (cls is int or (cls is float and isfinite(value))) and (
-                    name != self.text_field
-                ):
+                elif kind is None and (cls is int or (cls is float and isfinite(value))):
                     data[name] = value
                     continue
                 if name not in raw and name in self.required:

@@ -100,3 +100,13 @@ def test_multibyte_text_is_measured_in_bytes() -> None:
         "priority: field 'priority' is 252 bytes, over the limit of 250; shorten it or raise "
         "BENCHSMITH_MAX_FIELD_BYTES"
     )
+
+
+def test_the_first_field_at_fault_is_named() -> None:
+    # The id (first field of the spec) before the text.
+    assert _refused({"package": 7.0, "description": ""}) == (
+        "package: field 'package' must be a string or an integer, got float 7.0"
+    )
+    assert _refused({"package": "pkg", "description": 3, "priority": float("nan")}) == (
+        "description: field 'description' must be a string, got int 3"
+    )
