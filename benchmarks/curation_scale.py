@@ -9,11 +9,12 @@ the static embedder's calibrated default (0.975) unless ``--threshold spec`` kee
 example spec's 0.92 (MiniLM's value).
 
 Every curate runs cold (a fresh copy of the ingested workspace, no embedding or scan cache)
-in a child process of its own, so its peak RSS (``ru_maxrss`` of that child) is its own. For the Ray engine that figure is the driver only; the workers belong to
-the Ray head. Printed: the medium pool (200,000 by default) with REPEATS runs per engine
-(medians, interleaved local/ray so load changes hit both alike), then the large pool
-(1,000,000) once per engine (each run takes minutes: a single run, not a median), and the
-ratio ray / local measured in the same run. Target: local peak RSS < 3 GB at 1M.
+in a child process of its own, so its peak RSS (``ru_maxrss`` of that child) is its own.
+For the Ray engine that figure is the driver only; the workers belong to the Ray head.
+Printed: the medium pool (200,000 by default) with REPEATS runs per engine (medians,
+interleaved local/ray so load changes hit both alike), then the large pool (1,000,000) once
+per engine (each run takes minutes: a single run, not a median), and the ratio ray / local
+measured in the same run. Target: local peak RSS < 3 GB at 1M.
 
     .venv/bin/python benchmarks/curation_scale.py [--medium 200000] [--large 1000000]
         [--repeats 3] [--engines local,ray] [--skip-large] [--threshold embedder|spec]

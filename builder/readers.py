@@ -116,7 +116,7 @@ def _read_jsonl(path: Path, progress: Callable[[ReadProgress], None] | None) -> 
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     with stream:
         for n, line in enumerate(stream, start=1):
-            if progress and n & 4095 == 0:
+            if progress and (n & 4095) == 0:
                 progress(ReadProgress(counter.count, size))
             # The common line is one object and parses as it is (JSON allows the line
             # break around it); every other line takes the checks below.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from math import isfinite
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +179,7 @@ class RecordMapper:
                     if value and len(value) <= quarter and "\x00" not in value:
                         data[name] = value
                         continue
-                elif kind is None and (cls is int or (cls is float and isfinite(value))):
+                elif kind is None and (cls is int or (cls is float and math.isfinite(value))):
                     data[name] = value
                     continue
                 if name not in raw and name in self.required:
