@@ -65,7 +65,14 @@ def test_exact_key_ignores_case_spacing_and_punctuation(words: list[str]) -> Non
 @settings(deadline=None)  # the first normalize_text call builds its regex (~0.25 s)
 @given(st.text(alphabet=st.characters(max_codepoint=127)))
 def test_ascii_fast_path_equals_normalize_text(text: str) -> None:
-    assert _normalized(text) == normalize_text(text)
+    assert _normalized(text) == normalize_text(text).encode("utf-8")
+
+
+def test_ascii_fast_path_on_every_ascii_character() -> None:
+    # Each character alone and between two words: separators, punctuation, controls.
+    for c in map(chr, range(128)):
+        for text in (c, f"Ab{c}cD", f"x {c}{c} y"):
+            assert _normalized(text) == normalize_text(text).encode("utf-8"), repr(text)
 
 
 def _naive_greedy(n: int, pairs: Pairs, order: np.ndarray, protected: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builder.curate import pii
 from builder.curate.pii import PII_KINDS, PiiMatch, count_by_kind, redact, scan
 
 
@@ -381,3 +382,54 @@ def test_matches_are_sorted_disjoint_and_exact(text: str) -> None:
         assert text[m.start : m.end] == m.text
     for a, b in itertools.pairwise(matches):
         assert a.end <= b.start
+
+
+# Each kind's pattern runs only when the text passes that kind's gate (digits counted,
+# capitals, separators). A gate must hold for every match of the pattern: then it holds for
+# any text around the match too (each test only grows with the text), and skipping the
+# pattern when it fails loses nothing.
+_GATES = {
+    "card": (pii._CARD_RE, lambda t: pii._digit_count(t) >= pii._CARD_MIN_DIGITS),
+    "iban": (
+        pii._IBAN_RE,
+        lambda t: pii._digit_count(t) >= pii._IBAN_MIN_DIGITS and not t.islower(),
+    ),
+    "ssn": (pii._SSN_RE, lambda t: pii._digit_count(t) >= pii._SSN_DIGITS and "-" in t),
+    "ipv4": (
+        pii._IPV4_RE,
+        lambda t: pii._digit_count(t) >= pii._IPV4_MIN_DIGITS and t.count(".") >= 3,
+    ),
+    "ipv6": (pii._IPV6_RE, lambda t: t.count(":") >= 2),
+}
+_gate_pieces = st.one_of(
+    st.sampled_from([*_FRAGMENTS, "NO93 8601 1117 947", "GB82WEST12345698765432", "a::1"]),
+    st.text(alphabet="0123456789 .-+:@()abcdefxyzABGNOW\n", max_size=16),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_gate_pieces, max_size=8).map("".join))
+def test_every_pattern_match_passes_its_kinds_gate(text: str) -> None:
+    for name, (pattern, gate) in _GATES.items():
+        for m in pattern.finditer(text):
+            assert gate(m.group()), (name, m.group())
+    for m in scan(text):
+        if m.kind == "phone":
+            assert pii._digit_count(m.text) >= pii._MIN_PHONE_DIGITS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("fe80::1 on eth0", [("ip_address", "fe80::1")]),  # lower case, one digit
+        ("route a::1 here", [("ip_address", "a::1")]),
+        ("host 10.0.0.1 is up", [("ip_address", "10.0.0.1")]),
+        ("ssn 123-45-6789.", [("us_ssn", "123-45-6789")]),
+        ("iban no9386011117947 is lower case", []),
+        ("IBAN NO93 8601 1117 947", [("iban", "NO93 8601 1117 947")]),
+        ("call 020 7946 0958", [("phone", "020 7946 0958")]),
+        ("call 020 79 46", []),  # seven digits: too short for a phone
+    ],
+)
+def test_gated_kinds_are_still_found(text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(text) == expected
