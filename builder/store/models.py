@@ -148,7 +148,11 @@ class IngestBatch(SQLModel, table=True):
 class Record(SQLModel, table=True):
     """One row of the pool: immutable, identified by source id, carrying its content hash."""
 
-    __table_args__ = (UniqueConstraint("benchmark_id", "source_id", name="uq_record_source"),)
+    __table_args__ = (
+        UniqueConstraint("benchmark_id", "source_id", name="uq_record_source"),
+        # The pool is read in record-id pages and ranges (builder.store.pool).
+        Index("ix_record_pool", "benchmark_id", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     benchmark_id: int = Field(foreign_key="benchmark.id")

@@ -170,7 +170,8 @@ def _pages(
             .order_by(col(Record.id))
             .limit(chunk)
         )
-        rows = session.execute(stmt).all()
+        # Core, not the ORM's execute: plain column rows, read about a third faster.
+        rows = session.connection().execute(stmt).all()
         if not rows:
             return
         yield rows
@@ -212,7 +213,7 @@ def texts_between(
         col(Record.id) >= first_id,
         col(Record.id) <= last_id,
     )
-    return {int(rid): text for rid, text in session.execute(stmt)}
+    return {int(rid): text for rid, text in session.connection().execute(stmt)}
 
 
 def pool_id_span(session: Session, benchmark_id: int) -> tuple[int, int] | None:
