@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from threadpoolctl import threadpool_info
 
+from builder.curate import cell_search
 from builder.curate.dedup import ExactDeduper, _normalized, close_pairs, exact_key
 from builder.curate.embed import Embedder, get_embedder
 from builder.curate.keep_rule import Pairs, greedy_keep
@@ -322,3 +324,20 @@ def test_close_pairs_matches_definition() -> None:
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     assert close_pairs(x, 0.98) == [(0, 1), (0, 3), (1, 3)]
     assert close_pairs(x, 1.0) == [(0, 3)]
+
+
+def test_local_search_on_threads_finds_what_one_thread_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The local engine searches groups of cells on a thread per core: the pairs (and their
+    cosines) are those of one group after another, and BLAS gets its threads back after."""
+    x = _clustered(5, 3000, 12, 0.1, 16)
+    before = [(p["user_api"], p["num_threads"]) for p in threadpool_info()]
+    found = []
+    for cores in (1, 2, 3):
+        monkeypatch.setattr(cell_search, "_usable_cores", lambda cores=cores: cores)
+        pairs, centrality = cell_search.blocked_search(x, 0.95, seed=13, cell_size=32, reach=0.35)
+        found.append((pairs.i.tolist(), pairs.j.tolist(), pairs.sim.tolist(), centrality.tolist()))
+    assert len(found[0][0]) > 100
+    assert found[0] == found[1] == found[2]
+    assert [(p["user_api"], p["num_threads"]) for p in threadpool_info()] == before

@@ -121,7 +121,8 @@ def near_duplicates(
     ``x``: (n, d) float unit vectors; ``protected``: (n,) bool; ``lengths``: n text lengths
     in characters; ``progress(done, n)`` follows the first (largest) search, points done of
     ``n``; ``run`` searches the groups of cells of each search (:data:`RunGroups`; default
-    here, in turn; the Ray engine runs them on its workers — the same pairs either way).
+    here, on a thread per core; the Ray engine runs them on its workers — the same pairs either
+    way).
     Returns :class:`NearDuplicates` (``keep``, ``duplicate_of``,
     ``similarity`` per point; ``pairs``, ``searches``, ``verified``). Deterministic for a
     ``seed``. Raises ValueError for a threshold outside (0, 1] or ``max_searches`` < 1.
