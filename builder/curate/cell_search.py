@@ -6,9 +6,10 @@ own cell; :func:`group_pairs` then searches a group of consecutive cells: each c
 with each other, and with every point whose distance to the cell's region (bounded below by
 its distance to the bisector of the two centres) is within ``reach × ε``. One group works
 out which points probe its cells with one pass over the vectors, so memory stays bounded by
-one group's probe lists per thread whatever the pool's size, and groups are independent: the local
-engine runs them on a thread per core (:func:`run_groups_here`), the Ray engine as tasks
-(:data:`RunGroups`), and both find exactly the same pairs.
+one group's probe lists per thread whatever the pool's size, and groups are independent:
+the local engine runs them on a thread per core (:func:`run_groups_here`, at most
+:data:`MAX_SEARCH_THREADS`), the Ray engine as tasks (:data:`RunGroups`), and both find
+exactly the same pairs.
 :mod:`builder.curate.pair_search` turns the pairs into near-duplicate decisions.
 """
 
@@ -27,6 +28,7 @@ from builder.curate.keep_rule import Pairs
 
 __all__ = [
     "GROUP_EVALS",
+    "MAX_SEARCH_THREADS",
     "Found",
     "RunGroups",
     "SearchPlan",
@@ -254,7 +256,7 @@ def run_groups_here(x: np.ndarray, plan: SearchPlan) -> Iterator[tuple[int, Foun
     BLAS is held to one thread meanwhile, as its own threads split those small products
     worse than the groups split (117,000 static vectors on 2 cores: 4.4–5.0 s and 7.1–7.8
     CPU-s, against 5.9–6.5 s and 11–12 CPU-s one group at a time with two BLAS threads)."""
-    workers = _usable_cores()
+    workers = min(_usable_cores(), MAX_SEARCH_THREADS)
     if workers == 1:
         for lo, hi in plan.groups():
             yield hi, group_pairs(x, plan, lo, hi)
@@ -267,6 +269,12 @@ def run_groups_here(x: np.ndarray, plan: SearchPlan) -> Iterator[tuple[int, Foun
         found = pool.map(lambda g: group_pairs(x, plan, *g), groups)
         for (_, hi), pairs in zip(groups, found, strict=True):
             yield hi, pairs
+
+
+MAX_SEARCH_THREADS = 4
+"""Most threads :func:`run_groups_here` uses: each holds one group's distance blocks (about
+70 MB at 2²² point-to-centre distances per block), so memory stays bounded on a large
+machine; beyond a few threads the search waits on memory bandwidth anyway."""
 
 
 def _usable_cores() -> int:
