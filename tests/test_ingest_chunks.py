@@ -126,6 +126,8 @@ def test_the_heap_is_frozen_only_while_rows_stream(
         frozen = gc.get_freeze_count()
         more = _write(tmp_path / "more.jsonl", 10)
         ingest_files(sqlite_workspace, [more])
-        assert gc.get_freeze_count() == frozen
+        # Neither thawed (0) nor grown by ingest's own objects. Frozen objects can still be
+        # freed by reference counting meanwhile (a finished thread's), so it may fall a little.
+        assert 0.99 * frozen <= gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
