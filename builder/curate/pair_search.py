@@ -27,6 +27,7 @@ from builder.curate.keep_rule import Kept, Pairs, greedy_keep, keep_order
 from builder.curate.result_cache import ResultCache, code_version, digest
 
 __all__ = [
+    "CELL_SIZE",
     "CHECK_REACH",
     "REACH",
     "NearDuplicates",
@@ -42,6 +43,13 @@ vectors at the threshold). 0.5 is exact; see :func:`similar_pairs` for what 0.35
 
 CHECK_REACH = 0.2
 """Default reach of the searches over the kept points that check for missed pairs."""
+
+CELL_SIZE = 512
+"""Default points per k-means cell of the searches. The search's cost is about n × k
+point-to-centre distances plus Σ (cell size + probes) × cell size products, so larger cells
+trade the first for the second; on the static vectors the optimum is flat between 384 and
+768 (117,000 vectors: 1.8–2.0 s at 384–512 against 2.1–2.4 s at 256; 1,000,000: 77.5 s at 512,
+78.1 s at 768, 87 s at 1,024 and 89 s at 256, each search at ``REACH``)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ def similar_pairs(
     threshold: float,
     *,
     seed: int = 13,
-    cell_size: int = 256,
+    cell_size: int = CELL_SIZE,
     reach: float = REACH,
 ) -> Pairs:
     """Pairs of the (n, d) unit vectors ``x`` with cosine ≥ ``threshold``, without an
@@ -76,10 +84,11 @@ def similar_pairs(
     the bisector and y's, add up to at most ‖x − y‖ ≤ ε, so one is ≤ ε/2: ``reach = 0.5``
     finds every pair (a test checks it against all pairs), but in 64 dimensions at nearly
     the cost of all pairs. The default, 0.35, is not a guarantee; measured with the
-    ``static`` embedder at 0.92 it found 100% of the pairs on the data/ sample (a test pins
-    it) and on the 100,000-record perturbed corpus of ``benchmarks/near_duplicates.py``
-    (computing 2.1 G of the 5.0 G products all pairs need), and 99.999% on another
-    100,000-record corpus (1–2 of 206,760 pairs missed, depending on the seed).
+    ``static`` embedder at 0.92 and cells of 512 it found 100% of the pairs on the data/
+    sample (4,366; a test pins it) and on the 100,000-record perturbed corpus of
+    ``benchmarks/near_duplicates.py`` (222,178); at 0.975 all 561 pairs of the 117,000-record
+    pool of ``benchmarks/curation_speed.py``. (With cells of 256 it missed 1–2 of 206,760 pairs
+    on another 100,000-record corpus, depending on the seed.)
 
     Returns :class:`Pairs` (indices into ``x``, cosines). Deterministic for a ``seed``.
     Raises ValueError for a threshold outside (0, 1].
@@ -96,7 +105,7 @@ def near_duplicates(
     seed: int = 13,
     protected: np.ndarray | None = None,
     lengths: np.ndarray | Sequence[int] | None = None,
-    cell_size: int = 256,
+    cell_size: int = CELL_SIZE,
     reach: float = REACH,
     check_reach: float = CHECK_REACH,
     max_searches: int = 3,
@@ -213,7 +222,7 @@ def near_duplicates_cached(
         seed,
         prot,
         lens,
-        256,
+        CELL_SIZE,
         REACH,
         CHECK_REACH,
         3,

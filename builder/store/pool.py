@@ -214,7 +214,8 @@ def texts_between(
         col(Record.id) <= last_id,
     )
     # Record ids are primary keys, never null: the column's `int | None` is the model's.
-    return cast("dict[int, str]", dict(session.connection().execute(stmt).tuples().all()))
+    rows = session.connection().execute(stmt).all()
+    return cast("dict[int, str]", {rid: text for rid, text in rows})
 
 
 def pool_id_span(session: Session, benchmark_id: int) -> tuple[int, int] | None:
