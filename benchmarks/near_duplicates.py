@@ -1,6 +1,7 @@
 """Near-duplicate removal: the kept-match rule against the old union-find groups.
 
-Corpora (``static`` embedder, 64-d, cosine threshold 0.92 as in the sample spec):
+Corpora (``static`` embedder, 64-d, cosine threshold 0.92 as in the sample spec, or
+``--threshold``):
   - ``sample``: the 5,052 real Debian descriptions of data/;
   - ``perturbed``: LARGE records (default 100,000): 75% stitched from 2–6 random lines of the
     real descriptions, 25% chains of 1–4 copies, each editing the previous one (2–30% of the
@@ -21,7 +22,7 @@ record at cosine ≥ threshold (must be 0 for the new rule), pairs ≥ threshold
 records, the pair search's recall against the exhaustive pairs, the largest group, and the
 new/old time ratio.
 
-    .venv/bin/python benchmarks/near_duplicates.py [--large 100000] [--repeats 3]
+    .venv/bin/python benchmarks/near_duplicates.py [--large 100000] [--repeats 3] [--threshold 0.92]
 """
 
 from __future__ import annotations
@@ -184,28 +185,28 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - started
 
 
-def run_corpus(name: str, x: np.ndarray, repeats: int) -> None:
+def run_corpus(name: str, x: np.ndarray, repeats: int, threshold: float) -> None:
     n = len(x)
-    truth, t_exh = timed(lambda: exhaustive_pairs(x, THRESHOLD))
+    truth, t_exh = timed(lambda: exhaustive_pairs(x, threshold))
     # Warm both (imports, BLAS threads) on a slice before timing.
-    old_union_find(x[:2000], THRESHOLD)
-    near_duplicates(x[:2000], THRESHOLD)
+    old_union_find(x[:2000], threshold)
+    near_duplicates(x[:2000], threshold)
     t_old: list[float] = []
     t_new: list[float] = []
     for _ in range(repeats):
-        (old_keep, (old_keys, labels)), t = timed(lambda: old_union_find(x, THRESHOLD))
+        (old_keep, (old_keys, labels)), t = timed(lambda: old_union_find(x, threshold))
         t_old.append(t)
-        nd, t = timed(lambda: near_duplicates(x, THRESHOLD))
+        nd, t = timed(lambda: near_duplicates(x, threshold))
         t_new.append(t)
     # Recall of the new search: its first search (the one over every record).
-    pairs = similar_pairs(x, THRESHOLD)
+    pairs = similar_pairs(x, threshold)
     new_keys = pairs.i * n + pairs.j
     old = judge(old_keep, old_keys, truth)
     new = judge(nd.keep, new_keys, truth)
     old_group = int(np.bincount(labels).max())
     new_group = max((len(g) for g in nd.groups), default=1)
     print(
-        f"\n{name}: {n:,} records, {len(truth[0]):,} pairs with cosine ≥ {THRESHOLD} "
+        f"\n{name}: {n:,} records, {len(truth[0]):,} pairs with cosine ≥ {threshold} "
         f"(exhaustive blocked matmul: {t_exh:.2f} s, 1 run)"
     )
     header = (
@@ -236,20 +237,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--large", type=int, default=100_000, help="perturbed corpus size (0: skip)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--threshold", type=float, default=THRESHOLD, help=f"cosine (default {THRESHOLD})"
+    )
     args = ap.parse_args()
     from builder.curate.embed import get_embedder
 
     model = get_embedder("static")
     texts = sample_texts()
     print(
-        f"near-duplicate removal at cosine {THRESHOLD}, embedder {model.model_id} "
+        f"near-duplicate removal at cosine {args.threshold}, embedder {model.model_id} "
         f"({model.dim}-d), {os.cpu_count()} CPU cores, medians of {args.repeats} repeats"
     )
-    run_corpus("sample (data/)", model.encode(texts), args.repeats)
+    run_corpus("sample (data/)", model.encode(texts), args.repeats, args.threshold)
     if args.large:
         big, t_embed = timed(lambda: model.encode(perturbed_texts(texts, args.large)))
         print(f"\n(perturbed corpus built and embedded in {t_embed:.1f} s)", end="")
-        run_corpus("perturbed", big, args.repeats)
+        run_corpus("perturbed", big, args.repeats, args.threshold)
 
 
 if __name__ == "__main__":

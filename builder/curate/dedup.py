@@ -120,12 +120,20 @@ def kmeans_centroids(
     if cache is not None:
         from importlib.metadata import version  # not `import sklearn`: a hit skips that second
 
-        key = digest("kmeans-v1", version("scikit-learn"), fit, k, seed, max_iter, init)
+        key = digest("kmeans-v2", version("scikit-learn"), fit, k, seed, max_iter, init)
     if cache is not None and (hit := cache.get("kmeans", key)) is not None:
         return hit["centroids"]
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans, kmeans_plusplus
 
-    km = KMeans(n_clusters=k, n_init=1, max_iter=max_iter, init=init, random_state=seed)
+    start: str | np.ndarray = init
+    if init == "k-means++" and fit.dtype != np.float64:
+        # Seed on a float64 copy: on float32 points scikit-learn computes each of the k steps'
+        # distances chunk by chunk in float64, converting and re-norming every point each
+        # time (100 seeds on 20,000 points: 0.74 s of k-means' 1.1 s; 0.3 s this way). The
+        # seeds are points, so they convert back exactly; Lloyd then runs on the float32 points.
+        seeds, _ = kmeans_plusplus(fit.astype(np.float64), k, random_state=seed)
+        start = seeds.astype(fit.dtype)
+    km = KMeans(n_clusters=k, n_init=1, max_iter=max_iter, init=start, random_state=seed)
     km.fit(fit)
     centroids = np.asarray(km.cluster_centers_, dtype=np.float32)
     if cache is not None:
