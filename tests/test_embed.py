@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,6 +45,32 @@ def test_static_equals_model2vec_reference(static: Embedder, texts: list[str]) -
     assert np.abs(got - expected).max() < 1e-5
     assert _unit(got)
     assert isinstance(static, StaticEmbedder) and static.model_id.startswith("static:")
+
+
+def test_static_batches_give_the_same_vectors(
+    static: Embedder, texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long input is encoded batch_size texts at a time, to the same vectors, bit for bit,
+    in the same order (a batch boundary mid-input, a last short batch, a tuple input)."""
+    assert isinstance(static, StaticEmbedder)
+    some = texts[:300]
+    assert len(some) == 300
+    whole = static.encode(some)  # under batch_size: one batch
+    sizes: list[int] = []
+    tokenizer = static._tokenizer
+
+    class Counting:  # the Rust tokenizer's methods cannot be patched; wrap it
+        def encode_batch_fast(self, batch: list[str], **kw: object) -> list[Any]:
+            sizes.append(len(batch))
+            return list(tokenizer.encode_batch_fast(batch, **kw))
+
+        encode_batch = encode_batch_fast
+
+    monkeypatch.setattr(static, "_tokenizer", Counting())
+    monkeypatch.setattr(static, "batch_size", 97)
+    assert np.array_equal(static.encode(some), whole)
+    assert sizes == [97, 97, 97, 9]
+    assert np.array_equal(static.encode(tuple(some[:195])), whole[:195])
 
 
 def test_static_handles_empty_and_unknown_text(static: Embedder) -> None:
