@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from builder.config import Settings
+from builder.curate import removed as removed_mod
 from builder.curate import scan_cache as scan_cache_mod
 from builder.curate.embed import Embedder
 from builder.curate.embed_cache import EmbeddingCache, KeyIndex, text_key
@@ -101,7 +102,11 @@ def test_rerun_reads_the_scan_cache_and_decides_the_same(
 
 
 def test_warm_run_equals_a_cold_run(
-    sqlite_workspace: Workspace, static: Embedder, rows: list[dict[str, Any]], tmp_path: Path
+    sqlite_workspace: Workspace,
+    static: Embedder,
+    rows: list[dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pool = _pool(tmp_path, rows)
     ingest_files(sqlite_workspace, [pool])
@@ -113,12 +118,19 @@ def test_warm_run_equals_a_cold_run(
     for part in ("embeddings", "scan_cache", "curation/cache"):
         src, dst = sqlite_workspace.settings.home / part, other.settings.home / part
         shutil.copytree(src, dst, dirs_exist_ok=True)
+
+    def searched_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the kept pairs below the threshold were searched again")
+
+    monkeypatch.setattr(removed_mod, "_closest_kept_pairs", searched_again)
     warm = curate(other, embedder=static, size=25)
     assert warm.embedded == 0
     assert _decisions(warm) == _decisions(cold)
     assert warm.map == cold.map and warm.clusters == cold.clusters
+    assert warm.threshold_examples == cold.threshold_examples
+    assert any(e["side"] == "kept" for e in warm.threshold_examples)
     kinds = {p.name.split("-")[0] for p in (other.settings.home / "curation/cache").glob("*.npz")}
-    assert kinds == {"near", "kmeans", "sample", "map"}
+    assert kinds == {"near", "kmeans", "sample", "map", "closest"}
     other.db.dispose()
 
 

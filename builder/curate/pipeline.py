@@ -295,7 +295,9 @@ def curate(
                 placements.append((item.id, int(result.cluster[i]), float(result.weight[i])))
         update_item_placement(s, placements)
         report.near_duplicate_examples = near_duplicate_examples(s, pool, nd)
-        report.threshold_examples = threshold_examples(s, pool, nd, x, threshold, seed=seed)
+        report.threshold_examples = threshold_examples(
+            s, pool, nd, x, threshold, seed=seed, cache=memo
+        )
         store_removed(report, removed, ws.settings.home, run_id)
         stages["write"] = time.perf_counter() - tick
         _done(progress, "write", len(new_items))
