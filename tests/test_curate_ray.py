@@ -259,8 +259,12 @@ def test_search_decides_alike_however_its_cells_are_grouped() -> None:
         for lo, hi in groups:
             yield hi, group_pairs(xs, plan, lo, hi)
 
-    local = near_duplicates(x, thr, seed=13, protected=protected, lengths=lengths)
-    fine = near_duplicates(x, thr, seed=13, protected=protected, lengths=lengths, run=run)
+    # Cells of 128 (not the default 512), so that every search, the checks over the kept
+    # points included, has cells enough to split.
+    local = near_duplicates(x, thr, seed=13, protected=protected, lengths=lengths, cell_size=128)
+    fine = near_duplicates(
+        x, thr, seed=13, protected=protected, lengths=lengths, cell_size=128, run=run
+    )
     assert split[0] == 5 and min(split) >= 2  # every search was split (a kept set is small)
     assert local.verified and fine.verified
     assert (~local.keep).sum() > 100
