@@ -48,8 +48,9 @@ CELL_SIZE = 512
 """Default points per k-means cell of the searches. The search's cost is about n × k
 point-to-centre distances plus Σ (cell size + probes) × cell size products, so larger cells
 trade the first for the second; on the static vectors the optimum is flat between 384 and
-768 (117,000 vectors: 1.8–2.0 s at 384–512 against 2.1–2.4 s at 256; 1,000,000: 77.5 s at 512,
-78.1 s at 768, 87 s at 1,024 and 89 s at 256, each search at ``REACH``)."""
+768 (117,000 vectors: 1.8–2.0 s at 384–512 against 2.1–2.4 s at 256; 1,000,000, cells fitted
+on 10,000 points: 77.5 s at 512, 78.1 s at 768, 87 s at 1,024 and 89 s at 256, each search at
+``REACH``; fitted on :func:`~builder.curate.cell_search.fit_size` points, 60.2 s at 512)."""
 
 
 @dataclass(frozen=True)
