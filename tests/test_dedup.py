@@ -341,3 +341,18 @@ def test_local_search_on_threads_finds_what_one_thread_finds(
     assert len(found[0][0]) > 100
     assert found[0] == found[1] == found[2]
     assert [(p["user_api"], p["num_threads"]) for p in threadpool_info()] == before
+
+
+def test_cosine_blocks_of_any_size_find_the_same_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cell's cosines are computed a block of rows at a time (:data:`CELL_BLOCK`): with
+    blocks of 64 rows (many per cell) the search finds exactly the pairs of the default, and
+    at reach 0.5 those are every pair all-pairs finds."""
+    x = _clustered(7, 2000, 10, 0.08, 16)
+    runs = []
+    for block in (cell_search.CELL_BLOCK, 1):
+        monkeypatch.setattr(cell_search, "CELL_BLOCK", block)
+        pairs, _ = cell_search.blocked_search(x, 0.95, seed=13, cell_size=128, reach=0.5)
+        runs.append((pairs.i.tolist(), pairs.j.tolist(), pairs.sim.tolist()))
+    assert runs[0] == runs[1]
+    assert list(zip(runs[0][0], runs[0][1], strict=True)) == close_pairs(x, 0.95)
+    assert len(runs[0][0]) > 1000

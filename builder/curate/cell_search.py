@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 from builder.curate.keep_rule import Pairs
 
 __all__ = [
+    "CELL_BLOCK",
     "FIT_PER_CELL",
     "GROUP_EVALS",
     "MAX_SEARCH_THREADS",
@@ -57,7 +58,7 @@ def _pairs_in_cell(
     rows = np.concatenate([own, probe])
     n_own = len(own)
     xo_t = np.ascontiguousarray(x[own].T)
-    step = max(256, (1 << 22) // max(1, n_own))  # each block under ~16 MB
+    step = max(64, CELL_BLOCK // max(1, n_own))
     for start in range(0, len(rows), step):
         sims = x[rows[start : start + step]] @ xo_t
         # Hits are rare: one flat scan finds them (a 2-D np.nonzero is several times slower).
@@ -76,6 +77,13 @@ def _pairs_in_cell(
         none = np.zeros(0, dtype=np.int64)
         return none, none, np.zeros(0, dtype=np.float32)
     return np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_s)
+
+
+CELL_BLOCK = 1 << 18
+"""Cosines :func:`_pairs_in_cell` computes at once (1 MB of float32): the threshold test and
+the scan for hits then read them from a core's L2 cache rather than from memory
+(117,000 static vectors, one search at 0.975: 3.47 CPU-s against 4.03 with blocks of
+2²² cosines, medians of 5, interleaved)."""
 
 
 def _cells(
