@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from builder.curate.dedup import nearest_centroids
 from builder.curate.keep_rule import Pairs
 
 __all__ = [
@@ -102,15 +103,9 @@ def _cells(
     centres = fit[np.sort(rng.choice(len(fit), k, replace=False))].astype(np.float32)
     if k == 1:
         return np.asarray(fit.mean(axis=0, keepdims=True), dtype=np.float32)
-    label = np.empty(len(fit), dtype=np.int64)
     block = max(256, (1 << 22) // k)  # distances held at once: ~16 MB, not fit × k
     for _ in range(iters):
-        c_sq = (centres**2).sum(axis=1)
-        for start in range(0, len(fit), block):
-            d = fit[start : start + block] @ centres.T
-            d *= -2.0
-            d += c_sq  # ‖x − c‖² − ‖x‖²
-            label[start : start + block] = d.argmin(axis=1)
+        label = nearest_centroids(fit, centres, block=block)[:, 0]
         by_label = np.argsort(label, kind="stable")
         filled, starts, count = np.unique(label[by_label], return_index=True, return_counts=True)
         sums = np.add.reduceat(fit[by_label], starts, axis=0)

@@ -158,7 +158,10 @@ def _nearest(
     dist = np.empty((len(x), probes), dtype=np.float32)
     for start in range(0, len(x), block):
         # ‖x−c‖² = ‖x‖² − 2x·c + ‖c‖²; ‖x‖² is the same for every centroid of a row.
-        d = c_sq[None, :] - 2.0 * (x[start : start + block] @ centroids.T)
+        # In place: the block's distances are as large as the product itself.
+        d = x[start : start + block] @ centroids.T
+        d *= -2.0
+        d += c_sq
         if probes == 1:
             best = d.argmin(axis=1)[:, None]
         else:
